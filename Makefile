@@ -1,0 +1,32 @@
+# Two entry points: `make repro` (set up, then run the pipeline) and `make test` (set up, then test).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+# Stage commands call `python`: put the project's environment first on PATH.
+RUN := PATH="$(BIN):$$PATH"
+
+.PHONY: setup repro test test-fast bench clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+repro: setup
+	$(RUN) dvc repro
+
+test: setup
+	$(RUN) python -m pytest -q -ra
+
+test-fast: setup
+	$(RUN) python -m pytest -q -m "not slow"
+
+bench: setup
+	$(RUN) python bench/stages.py
+
+clean-venv:
+	rm -rf $(VENV)

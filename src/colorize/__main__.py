@@ -1,0 +1,7 @@
+"""`python -m colorize` runs the `colorize` command."""
+
+import sys
+
+from colorize.cli import main
+
+sys.exit(main())

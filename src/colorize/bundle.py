@@ -1,0 +1,110 @@
+"""The model bundle: one folder holding the Keras model, its palette and what it was trained with.
+
+Everything loads safely: JSON for data, Keras' safe mode for the model, never pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from colorize.artifacts import atomic_dir, json_bytes, read_json
+from colorize.errors import UserError
+from colorize.palette import palette_from_dict
+
+if TYPE_CHECKING:
+    import keras
+
+BUNDLE_FORMAT = 1
+MODEL_FILE = "model.keras"
+PALETTE_FILE = "palette.json"
+META_FILE = "bundle.json"
+REQUIRED_META = ("image_size", "gray_weights", "fill")
+
+
+class BundleError(UserError, ValueError):
+    """A model bundle is missing, incomplete or inconsistent."""
+
+
+@dataclass
+class Bundle:
+    model: keras.Model
+    palette: np.ndarray
+    space: str
+    meta: dict[str, Any]
+
+    @property
+    def image_size(self) -> int:
+        return int(self.meta["image_size"])
+
+    @property
+    def gray_weights(self) -> list[float]:
+        return list(self.meta["gray_weights"])
+
+    @property
+    def fill(self) -> list[int]:
+        return list(self.meta["fill"])
+
+
+def write_bundle(folder: Path, model: keras.Model, palette_data: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Write model, palette and metadata into `folder`, replacing it whole (atomically)."""
+    with atomic_dir(folder) as tmp:
+        model.save(tmp / MODEL_FILE)
+        (tmp / PALETTE_FILE).write_bytes(json_bytes(palette_data))
+        (tmp / META_FILE).write_bytes(json_bytes({"format": BUNDLE_FORMAT, **meta}))
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The bundle's metadata, checked, without importing Keras."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BundleError(f"model bundle not found: {folder} (train one with `dvc repro train`)")
+    missing = [name for name in (MODEL_FILE, PALETTE_FILE, META_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise BundleError(f"model bundle {folder} is incomplete: missing {', '.join(missing)}")
+    try:
+        meta = read_json(folder / META_FILE)
+    except ValueError as exc:
+        raise BundleError(f"model bundle {folder}: {META_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise BundleError(f"model bundle {folder} has format {found!r}, this version reads format {BUNDLE_FORMAT}")
+    missing_keys = [key for key in REQUIRED_META if key not in meta]
+    if missing_keys:
+        raise BundleError(f"model bundle {folder}: {META_FILE} lacks {', '.join(missing_keys)}")
+    return meta
+
+
+def load_bundle(folder: Path) -> Bundle:
+    """Load and cross-check a bundle: the model's input size and class count must match its metadata."""
+    import keras
+
+    folder = Path(folder)
+    meta = read_meta(folder)
+    try:
+        palette, space = palette_from_dict(read_json(folder / PALETTE_FILE))
+    except (ValueError, KeyError) as exc:
+        raise BundleError(f"model bundle {folder}: unreadable palette ({exc})") from None
+    try:
+        model = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a corrupt or foreign file.
+        raise BundleError(f"model bundle {folder}: cannot load {MODEL_FILE} "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    _, height, width, channels = model.input_shape
+    k = model.output_shape[-1]
+    if (height, width, channels) != (meta["image_size"], meta["image_size"], 1) or k != len(palette):
+        raise BundleError(f"model bundle {folder} is mismatched: model takes {height}x{width}x{channels} "
+                          f"and predicts {k} colours, metadata says {meta['image_size']} and the palette "
+                          f"has {len(palette)}")
+    return Bundle(model=model, palette=palette, space=space, meta=meta)
+
+
+def predict_probabilities(model: keras.Model, gray01: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Per-pixel probabilities (N, S, S, K) float32, run through the model in batches."""
+    if len(gray01) == 0:
+        return np.zeros((0, *model.output_shape[1:]), dtype=np.float32)
+    return np.asarray(model.predict(gray01[..., None].astype(np.float32), batch_size=batch_size, verbose=0),
+                      dtype=np.float32)

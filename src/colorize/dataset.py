@@ -1,0 +1,39 @@
+"""Read the pipeline's artifacts back: the split, rows of sharded arrays, and the facts stored with them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colorize.artifacts import INDEX_NAME, read_index, read_json, read_sharded
+from colorize.errors import UserError
+
+
+def require(path: Path) -> Path:
+    """`path` itself, or one clear line saying which artifact is missing."""
+    if not Path(path).exists():
+        raise UserError(f"missing artifact {path}: run the stages before this one (`dvc repro`)")
+    return Path(path)
+
+
+def load_split(path: Path) -> dict[str, list[str]]:
+    split = read_json(require(path))
+    return {part: list(split[part]) for part in ("train", "val", "test")}
+
+
+def load_part(folder: Path, ids: Sequence[str]) -> np.ndarray:
+    """Rows of a sharded array for `ids`, in that order."""
+    require(Path(folder) / INDEX_NAME)
+    try:
+        return read_sharded(folder, ids)[1]
+    except KeyError as exc:
+        raise UserError(f"{folder} does not match the split: {exc.args[0]} (rerun `dvc repro`)") from None
+
+
+def artifact_info(folder: Path) -> dict[str, Any]:
+    """The extra facts a stage stored in an index (size, fill, weights, ...)."""
+    index = read_index(require(Path(folder) / INDEX_NAME).parent)
+    return {key: value for key, value in index.items() if key not in ("ids", "shards")}

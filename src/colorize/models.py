@@ -1,0 +1,103 @@
+"""Model architectures (Keras 3, backend-agnostic): the origin's `seed` model and the default `unet`.
+
+Both map a gray image (S, S, 1) in [0, 1] to per-pixel softmax probabilities (S, S, K).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+ARCHS = ("unet", "seed")
+
+
+def seed_param_count(size: int, k: int) -> int:
+    """Parameters of the seed model, without building it (about 1.07 billion at S=64, K=32)."""
+    filters = 32
+    conv = 3 * 3 * 1 * filters + filters
+    hidden = size * size * filters * size * size + size * size
+    output = size * size * size * size * k + size * size * k
+    return conv + hidden + output
+
+
+def build_seed(size: int, k: int, dropout: float) -> keras.Model:
+    """The origin exactly: Conv2D(32, 3x3, stride 1, ReLU) -> Dense(S*S, ReLU) -> Dropout -> Dense(S*S*K)
+    -> per-pixel softmax. 'same' padding is what gives the origin's 1,073,877,312 parameters."""
+    inputs = keras.Input((size, size, 1), name="gray")
+    x = layers.Conv2D(32, 3, strides=1, padding="same", activation="relu", name="conv")(inputs)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(size * size, activation="relu", name="hidden")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(size * size * k, name="logits")(x)
+    x = layers.Reshape((size, size, k), name="per_pixel")(x)
+    outputs = layers.Softmax(axis=-1, name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="seed")
+
+
+def _conv_block(x, filters: int, name: str):
+    for i in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return x
+
+
+def build_unet(size: int, k: int, filters: int, depth: int) -> keras.Model:
+    """Fully convolutional encoder-decoder with skip connections and a per-pixel softmax over K.
+
+    Filters double at each of `depth` downsamplings; `size` must be divisible by 2**depth.
+    """
+    if size % (2**depth):
+        raise ValueError(f"train.unet_depth={depth} needs an image size divisible by {2**depth}, got {size}")
+    inputs = keras.Input((size, size, 1), name="gray")
+    # Centre the input so BatchNorm-free first convolutions start well conditioned.
+    x = layers.Rescaling(2.0, offset=-1.0, name="centre")(inputs)
+    skips = []
+    for level in range(depth):
+        x = _conv_block(x, filters * 2**level, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    x = _conv_block(x, filters * 2**depth, "bottleneck")
+    for level in reversed(range(depth)):
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = _conv_block(x, filters * 2**level, f"decode{level}")
+    x = layers.Conv2D(k, 1, name="logits")(x)
+    outputs = layers.Softmax(axis=-1, name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="unet")
+
+
+def build_model(arch: str, size: int, k: int, *, dropout: float = 0.5, filters: int = 16,
+                depth: int = 3) -> keras.Model:
+    if arch == "seed":
+        return build_seed(size, k, dropout)
+    if arch == "unet":
+        return build_unet(size, k, filters, depth)
+    raise ValueError(f"train.arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+def l1_loss(y_true, y_pred):
+    """The origin's loss: mean |one-hot label - softmax| over classes, per pixel."""
+    k = ops.shape(y_pred)[-1]
+    one_hot = ops.one_hot(ops.cast(y_true, "int32"), k, dtype=y_pred.dtype)
+    return ops.mean(ops.abs(one_hot - y_pred), axis=-1)
+
+
+def make_loss(name: str):
+    """Per-pixel loss on sparse labels (N, S, S); Keras applies per-pixel sample weights to it."""
+    if name == "categorical_crossentropy":
+        # Sparse labels: the same value as one-hot categorical cross-entropy, without the (S, S, K) one-hot.
+        return keras.losses.SparseCategoricalCrossentropy(name="categorical_crossentropy")
+    if name == "l1":
+        return l1_loss
+    raise ValueError(f"train.loss must be categorical_crossentropy or l1, got {name!r}")
+
+
+def make_optimizer(name: str, lr: float | None) -> keras.optimizers.Optimizer:
+    """Adadelta defaults to Zeiler's learning rate 1.0 (Keras' 0.001 barely moves); Adam to 0.001."""
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(learning_rate=1.0 if lr is None else lr)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=1e-3 if lr is None else lr)
+    raise ValueError(f"train.optimizer must be adam or adadelta, got {name!r}")

@@ -1,0 +1,66 @@
+"""Colorize a picture of any size: predict chroma at the model's size, apply it at full resolution.
+
+The model sees what training saw (composite onto the fill colour, pad to a square, resize, weighted
+gray). Its a/b chroma is cropped to the picture's area, upsampled to the original size and recombined
+with the full-resolution lightness; a last per-pixel offset makes the output's gray (w . RGB) equal the
+input's gray, so only colour is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from colorize.colour import gray_to_lightness, lab_to_rgb, rgb_to_lab
+from colorize.transforms import composite_on_fill, content_size, rgb_to_gray, square_resize
+
+
+@dataclass
+class Prepared:
+    """One picture ready for the model: full-resolution gray (H, W) and the model input (S, S)."""
+
+    gray: np.ndarray
+    model_input: np.ndarray
+
+
+def prepare(image: Image.Image, size: int, fill: Sequence[int], weights: Sequence[float],
+            method: str = "lanczos") -> Prepared:
+    """Full-resolution gray and the model's padded, resized gray input, exactly as the pipeline makes it."""
+    rgb = np.asarray(composite_on_fill(image, fill), dtype=np.uint8)
+    small = square_resize(Image.fromarray(rgb), size, fill, method)
+    return Prepared(gray=rgb_to_gray(rgb, weights), model_input=rgb_to_gray(small, weights))
+
+
+def content_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
+    """(top, left, h, w) of the picture inside its padded size x size square (as ImageOps.pad places it)."""
+    w, h = content_size(width, height, size)
+    return round((size - h) / 2), round((size - w) / 2), h, w
+
+
+def upsample(channel: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of one float channel."""
+    image = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def match_gray(rgb: np.ndarray, gray01: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Shift each pixel equally in R, G and B so that w . RGB equals the target gray (then clip)."""
+    w = np.asarray(weights, dtype=np.float32)
+    rgb = rgb.astype(np.float32)
+    offset = (gray01 * 255.0 - rgb @ w) / w.sum()
+    return np.clip(np.rint(rgb + offset[..., None]), 0, 255).astype(np.uint8)
+
+
+def apply_chroma(prepared: Prepared, predicted_rgb: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """The model's colours (S, S, 3) on the full-resolution picture: uint8 (H, W, 3)."""
+    height, width = prepared.gray.shape
+    top, left, h, w = content_box(height, width, predicted_rgb.shape[0])
+    ab = rgb_to_lab(predicted_rgb[top:top + h, left:left + w])[..., 1:]
+    lab = np.empty((height, width, 3), dtype=np.float32)
+    lab[..., 0] = gray_to_lightness(prepared.gray)
+    lab[..., 1] = upsample(ab[..., 0], height, width)
+    lab[..., 2] = upsample(ab[..., 1], height, width)
+    return match_gray(lab_to_rgb(lab), prepared.gray, weights)

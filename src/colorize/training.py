@@ -1,0 +1,149 @@
+"""Seeded, deterministic training with augmentation, class rebalancing and early stopping."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from colorize.models import build_model, make_loss, make_optimizer
+
+
+def make_deterministic(seed: int) -> None:
+    """Seed Python, NumPy and the backend; on TensorFlow also force deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Shift (N, S, S[, C]) by (dy, dx) pixels, repeating the edge into the uncovered border."""
+    if dy == 0 and dx == 0:
+        return images
+    pad = [(0, 0), (abs(dy), abs(dy)), (abs(dx), abs(dx))] + [(0, 0)] * (images.ndim - 3)
+    padded = np.pad(images, pad, mode="edge")
+    s_y, s_x = images.shape[1], images.shape[2]
+    top, left = abs(dy) - dy, abs(dx) - dx
+    return padded[:, top:top + s_y, left:left + s_x]
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled batches of (gray, labels[, per-pixel weights]) with random flips and shifts.
+
+    Every random choice comes from (seed, epoch, batch), so a run is reproducible whatever the
+    batch order of evaluation.
+    """
+
+    def __init__(self, gray: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, *,
+                 flip: bool, shift: int, class_weights: np.ndarray | None = None):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.gray, self.labels = gray, labels
+        self.batch_size, self.seed = batch_size, seed
+        self.flip, self.shift = flip, shift
+        self.class_weights = class_weights
+        self.epoch = 0
+        self.order = self._order_for(0)
+
+    def _order_for(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.gray))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.gray) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        x, y = self.gray[rows].copy(), self.labels[rows].copy()
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.flip:
+            flipped = rng.random(len(rows)) < 0.5
+            x[flipped] = x[flipped, :, ::-1]
+            y[flipped] = y[flipped, :, ::-1]
+        if self.shift:
+            offsets = rng.integers(-self.shift, self.shift + 1, size=(len(rows), 2))
+            for i, (dy, dx) in enumerate(offsets):
+                x[i:i + 1] = shift_images(x[i:i + 1], int(dy), int(dx))
+                y[i:i + 1] = shift_images(y[i:i + 1], int(dy), int(dx))
+        x = x[..., None]
+        if self.class_weights is None:
+            return x, y
+        return x, y, self.class_weights[y]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order_for(self.epoch)
+
+
+def weights_digest(model: keras.Model) -> str:
+    """sha256 over all weight bytes: equal digests mean bitwise-identical models."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def compile_model(params: dict[str, Any], size: int, k: int) -> keras.Model:
+    model = build_model(params["arch"], size, k, dropout=params["dropout"],
+                        filters=params["unet_filters"], depth=params["unet_depth"])
+    model.compile(optimizer=make_optimizer(params["optimizer"], params["lr"]),
+                  loss=make_loss(params["loss"]),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.ndarray],
+        val: tuple[np.ndarray, np.ndarray], class_weights: np.ndarray | None,
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto") -> dict[str, Any]:
+    """Train with early stopping on validation loss (best weights restored); return a summary."""
+    batches = AugmentedBatches(train[0], train[1], params["batch_size"], params["seed"],
+                               flip=params["flip"], shift=params["shift"], class_weights=class_weights)
+    has_val = len(val[0]) > 0
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
+                                            patience=params["patience"], restore_best_weights=True)
+    history = model.fit(
+        batches,
+        validation_data=(val[0][..., None], val[1]) if has_val else None,
+        epochs=params["epochs"],
+        callbacks=[stopper, *callbacks],
+        verbose=verbose,
+    )
+    monitored = history.history["val_loss" if has_val else "loss"]
+    best_epoch = int(np.argmin(monitored))
+    return {
+        "epochs_run": len(monitored),
+        "best_epoch": best_epoch + 1,
+        "best_" + ("val_loss" if has_val else "loss"): float(monitored[best_epoch]),
+        **{f"best_{name}": float(values[best_epoch]) for name, values in history.history.items()
+           if name.endswith("accuracy")},
+    }
+
+
+class LiveLogger(keras.callbacks.Callback):
+    """DVCLive's Keras callback without its TensorFlow import, so any Keras backend can log."""
+
+    def __init__(self, live: Any):
+        super().__init__()
+        self.live = live
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        from dvclive.utils import standardize_metric_name
+
+        for name, value in (logs or {}).items():
+            self.live.log_metric(standardize_metric_name(name, "dvclive.keras"), float(value))
+        self.live.next_step()
+
+
+def training_bytes(param_count: int, optimizer: str) -> int:
+    """fp32 weights, gradients and optimizer slots (Adam and Adadelta keep two per weight)."""
+    return param_count * 4 * (1 + 1 + 2)
+
+
+def total_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

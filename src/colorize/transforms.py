@@ -1,0 +1,58 @@
+"""Image geometry and gray conversion: composite, pad to a square, resize, weighted gray."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+RESAMPLING = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+}
+
+
+def composite_on_fill(image: Image.Image, fill: Sequence[int]) -> Image.Image:
+    """Flatten transparency onto `fill`; an image without alpha is only converted to RGB."""
+    if image.mode == "RGBA":
+        background = Image.new("RGBA", image.size, (*fill, 255))
+        return Image.alpha_composite(background, image).convert("RGB")
+    return image.convert("RGB")
+
+
+def pad_to_square(image: Image.Image, fill: Sequence[int]) -> Image.Image:
+    """Centre `image` on a square of side max(width, height) filled with `fill` (no scaling)."""
+    side = max(image.size)
+    return ImageOps.pad(image, (side, side), color=tuple(fill), centering=(0.5, 0.5))
+
+
+def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: str = "lanczos") -> np.ndarray:
+    """Composite, pad to a square with `fill`, resize to size x size: uint8 (size, size, 3).
+
+    The picture is scaled first (each side at least one pixel, so a 7000x20 strip does not vanish) and
+    then centred by ImageOps.pad: the same geometry as padding first and resizing after, without ever
+    allocating the padded full-resolution square of a huge or extremely thin image.
+    """
+    rgb = composite_on_fill(image, fill)
+    width, height = content_size(rgb.width, rgb.height, size)
+    scaled = rgb.resize((width, height), RESAMPLING[method])
+    padded = ImageOps.pad(scaled, (size, size), method=RESAMPLING[method], color=tuple(fill), centering=(0.5, 0.5))
+    return np.asarray(padded, dtype=np.uint8)
+
+
+def content_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """The picture's (width, height) inside its size x size square; each at least one pixel."""
+    side = max(width, height)
+    return max(1, round(width * size / side)), max(1, round(height * size / side))
+
+
+def rgb_to_gray(rgb: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """gray = w . (R, G, B) / 255 as float32 in [0, sum(w)], for any leading shape."""
+    if rgb.shape[-1] != 3:
+        raise ValueError(f"expected RGB with a last axis of 3, got shape {rgb.shape}")
+    w = np.asarray(weights, dtype=np.float32) / np.float32(255.0)
+    return (rgb.astype(np.float32) @ w).astype(np.float32)

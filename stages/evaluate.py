@@ -1,0 +1,55 @@
+"""Stage evaluate: the model and the baselines on the test split, same images, same metrics."""
+
+from pathlib import Path
+
+from colorize.artifacts import atomic_dir, write_json_atomic
+from colorize.bundle import load_bundle, predict_probabilities
+from colorize.evaluation import Images, score_all
+from colorize.figures import gray_to_rgb_uint8, save_png, strip
+from colorize.params import load_section
+from colorize.dataset import load_part, load_split
+from colorize.stage import run_stage, stage_args
+
+SAMPLE_COLUMNS = ("gray_lookup", "example_transfer", "oracle", "model")
+
+
+def load_images(args, ids: list[str]) -> Images:
+    return Images(ids, load_part(args.resized, ids), load_part(args.gray, ids), load_part(args.labels, ids))
+
+
+def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
+    """gray | original | each baseline | model for the first `count` test ids: stable names sample-<i>.png."""
+    with atomic_dir(folder) as tmp:
+        for i in range(min(count, len(test.ids))):
+            panels = [gray_to_rgb_uint8(test.gray[i]), test.rgb[i], *(images[name][i] for name in SAMPLE_COLUMNS)]
+            titles = ["gray", "original", "lookup", "transfer", "oracle", "model"]
+            save_png(tmp / f"sample-{i}.png", strip(panels, titles))
+
+
+def main() -> None:
+    args = stage_args(__doc__, model="models", resized="data/resized", gray="data/gray", labels="data/labels",
+                      split="data/split.json", metrics="metrics/eval.json", per_colour="metrics/per_colour.json",
+                      samples="metrics/samples")
+    params = load_section("evaluate", args.params)
+    bundle = load_bundle(args.model)
+    split = load_split(args.split)
+    test, train = load_images(args, split["test"]), load_images(args, split["train"])
+    probs = predict_probabilities(bundle.model, test.gray)
+    metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params)
+    if params["extra_source"]:
+        from colorize.generalisation import score_extra_source
+
+        metrics["extra"] = score_extra_source(params["extra_source"], params["extra_images"], bundle, train,
+                                              params)
+    write_json_atomic(args.metrics, metrics)
+    write_json_atomic(args.per_colour, per_colour)
+    write_samples(args.samples, test, images, params["samples"])
+    model, gray = metrics["model"], metrics["baselines"]["gray"]
+    gap = "n/a" if model["oracle_gap_closed"] is None else f"{model['oracle_gap_closed']:.2f}"
+    print(f"evaluate: {len(test.ids)} test images, {metrics['model_decoding']}: accuracy {model['accuracy']:.3f}, "
+          f"PSNR {model['psnr']:.2f} dB (gray {gray['psnr']:.2f}), SSIM {model['ssim']:.3f}, "
+          f"CIEDE2000 {model['ciede2000']:.2f}, oracle gap closed {gap}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,16 @@
+"""Stage resize: composite transparency onto the fill colour, pad each image to a square, resize."""
+
+from colorize.params import load_section
+from colorize.resizing import resize_raw
+from colorize.stage import run_stage, stage_args
+
+
+def main() -> None:
+    args = stage_args(__doc__, raw="data/raw", out="data/resized")
+    params = load_section("resize", args.params)
+    count = resize_raw(args.raw, args.out, params["size"], params["fill"], params["method"])
+    print(f"resize: {count} images, {params['size']}x{params['size']}, fill {params['fill']} -> {args.out}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,82 @@
+"""Stage train: fit the chosen architecture on the training split, early-stopped on validation."""
+
+import time
+
+from colorize.artifacts import atomic_dir, read_json
+from colorize.bundle import write_bundle
+from colorize.colour import rgb_to_lab
+from colorize.models import seed_param_count
+from colorize.palette import palette_from_dict
+from colorize.params import ParamError, load_section
+from colorize.dataset import artifact_info, load_part, load_split
+from colorize.rebalance import class_weights
+from colorize.stage import run_stage, stage_args
+
+
+def check_fits(params: dict, size: int, k: int) -> None:
+    """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM."""
+    from colorize.training import total_memory_bytes, training_bytes
+
+    depth = params["unet_depth"]
+    if params["arch"] == "unet" and size % 2**depth:
+        raise ParamError(f"params.yaml: train.unet_depth={depth} needs resize.size divisible by {2**depth}, "
+                         f"got {size}")
+    if params["arch"] == "seed":
+        need, have = training_bytes(seed_param_count(size, k), params["optimizer"]), total_memory_bytes()
+        if need > 0.8 * have:
+            raise ParamError(f"params.yaml: train.arch=seed at {size}x{size} with {k} colours has "
+                             f"{seed_param_count(size, k):,} parameters and needs about {need / 2**30:.1f} GiB to "
+                             f"train; this machine has {have / 2**30:.1f} GiB (use a smaller resize.size or a GPU)")
+
+
+def main() -> None:
+    args = stage_args(__doc__, gray="data/gray", labels="data/labels", split="data/split.json",
+                      palette="data/palette", model="models", live="metrics/train")
+    params = load_section("train", args.params)
+    gray_info = artifact_info(args.gray)
+    palette_data = read_json(args.palette / "palette.json")
+    palette, space = palette_from_dict(palette_data)
+    size, k = gray_info["size"], len(palette)
+    check_fits(params, size, k)
+
+    from dvclive import Live
+
+    from colorize.training import LiveLogger, compile_model, fit, make_deterministic, weights_digest
+
+    split = load_split(args.split)
+    train = (load_part(args.gray, split["train"]), load_part(args.labels, split["train"]))
+    val = (load_part(args.gray, split["val"]), load_part(args.labels, split["val"]))
+    weights = None
+    if params["rebalance"] > 0:
+        weights = class_weights(train[1], k, params["rebalance"], palette_lab=rgb_to_lab(palette))
+    make_deterministic(params["seed"])
+    model = compile_model(params, size, k)
+    print(f"train: {params['arch']} with {model.count_params():,} parameters on {len(train[0])} images "
+          f"({len(val[0])} for validation), {size}x{size}, {k} colours")
+    started = time.perf_counter()
+    with atomic_dir(args.live) as live_dir, Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
+        summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])
+        live.summary.update(summary)
+    seconds = time.perf_counter() - started
+    meta = {
+        "arch": params["arch"],
+        "image_size": size,
+        "k": k,
+        "palette_space": space,
+        "gray_weights": gray_info["weights"],
+        "fill": gray_info["fill"],
+        "resize_method": gray_info["method"],
+        "train_params": params,
+        "class_weights": None if weights is None else [float(w) for w in weights],
+        "parameters": int(model.count_params()),
+        "weights_sha256": weights_digest(model),
+        **summary,
+    }
+    write_bundle(args.model, model, palette_data, meta)
+    epochs = summary["epochs_run"]
+    print(f"train: {epochs} epochs in {seconds:.0f} s ({epochs * len(train[0]) / seconds:.1f} images/s), "
+          f"best epoch {summary['best_epoch']} -> {args.model}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,155 @@
+"""bundle.py: write/load round trip and one-line BundleErrors for every broken bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from colorize.bundle import (  # noqa: E402
+    BUNDLE_FORMAT,
+    META_FILE,
+    MODEL_FILE,
+    PALETTE_FILE,
+    BundleError,
+    load_bundle,
+    predict_probabilities,
+    read_meta,
+    write_bundle,
+)
+from colorize.errors import UserError  # noqa: E402
+from colorize.models import build_model  # noqa: E402
+from colorize.palette import palette_to_dict  # noqa: E402
+
+SIZE, K = 8, 4
+PALETTE = np.array([[0, 0, 0], [200, 30, 30], [30, 160, 40], [255, 255, 255]], np.uint8)
+META = {"arch": "unet", "image_size": SIZE, "k": K, "gray_weights": [0.21, 0.72, 0.07], "fill": [255, 255, 255]}
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return build_model("unet", SIZE, K, filters=2, depth=1)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, model) -> Path:
+    folder = tmp_path_factory.mktemp("bundle") / "models"
+    write_bundle(folder, model, palette_to_dict(PALETTE, "lab"), META)
+    return folder
+
+
+@pytest.fixture
+def bundle_copy(tmp_path, saved) -> Path:
+    folder = tmp_path / "models"
+    shutil.copytree(saved, folder)
+    return folder
+
+
+def bundle_error(folder: Path) -> str:
+    with pytest.raises(BundleError) as info:
+        load_bundle(folder)
+    message = str(info.value)
+    assert "\n" not in message and str(folder) in message, message
+    assert isinstance(info.value, UserError)
+    return message
+
+
+def test_round_trip_gives_equal_predictions(saved, model):
+    assert sorted(p.name for p in saved.iterdir()) == sorted([MODEL_FILE, PALETTE_FILE, META_FILE])
+    bundle = load_bundle(saved)
+    gray = np.random.default_rng(1).random((5, SIZE, SIZE), dtype=np.float32)
+    before = predict_probabilities(model, gray, batch_size=2)
+    after = predict_probabilities(bundle.model, gray, batch_size=2)
+    assert before.shape == (5, SIZE, SIZE, K) and before.dtype == np.float32
+    np.testing.assert_array_equal(after, before)
+    assert np.array_equal(bundle.palette, PALETTE) and bundle.space == "lab"
+    assert bundle.image_size == SIZE and bundle.gray_weights == META["gray_weights"] and bundle.fill == META["fill"]
+    assert bundle.meta["format"] == BUNDLE_FORMAT and bundle.meta["arch"] == "unet"
+
+
+def test_write_bundle_replaces_the_folder_whole(bundle_copy, model):
+    (bundle_copy / "stray.txt").write_text("from an older bundle")
+    write_bundle(bundle_copy, model, palette_to_dict(PALETTE, "rgb"), META)
+    assert not (bundle_copy / "stray.txt").exists()
+    assert load_bundle(bundle_copy).space == "rgb"
+    assert not list(bundle_copy.parent.glob(".tmp-*"))
+
+
+def test_predict_on_no_images(model):
+    empty = predict_probabilities(model, np.zeros((0, SIZE, SIZE), np.float32))
+    assert empty.shape == (0, SIZE, SIZE, K) and empty.dtype == np.float32
+
+
+def test_missing_folder(tmp_path):
+    assert "not found" in bundle_error(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("name", [MODEL_FILE, PALETTE_FILE, META_FILE])
+def test_missing_file_is_named(bundle_copy, name):
+    (bundle_copy / name).unlink()
+    message = bundle_error(bundle_copy)
+    assert "incomplete" in message and name in message
+
+
+@pytest.mark.parametrize("fmt", [BUNDLE_FORMAT + 1, 0, None, "1"])
+def test_wrong_format_number(bundle_copy, fmt):
+    meta = json.loads((bundle_copy / META_FILE).read_text())
+    meta["format"] = fmt
+    (bundle_copy / META_FILE).write_text(json.dumps(meta))
+    message = bundle_error(bundle_copy)
+    assert f"format {fmt!r}" in message and f"reads format {BUNDLE_FORMAT}" in message
+
+
+def test_palette_whose_k_mismatches_the_model(bundle_copy):
+    bigger = np.concatenate([PALETTE, [[10, 20, 200]]]).astype(np.uint8)
+    (bundle_copy / PALETTE_FILE).write_text(json.dumps(palette_to_dict(bigger, "lab")))
+    message = bundle_error(bundle_copy)
+    assert "mismatched" in message and f"predicts {K} colours" in message and "has 5" in message
+
+
+def test_image_size_that_mismatches_the_model(bundle_copy):
+    meta = json.loads((bundle_copy / META_FILE).read_text())
+    (bundle_copy / META_FILE).write_text(json.dumps({**meta, "image_size": 16}))
+    assert "mismatched" in bundle_error(bundle_copy)
+
+
+def test_unreadable_palette_meta_and_model(bundle_copy):
+    (bundle_copy / PALETTE_FILE).write_text(json.dumps({"space": "rgb", "k": 4, "rgb": [[1, 2]]}))
+    assert "unreadable palette" in bundle_error(bundle_copy)
+    (bundle_copy / META_FILE).write_text("{not json")
+    assert "not valid JSON" in bundle_error(bundle_copy)
+
+
+def test_corrupt_model_file(bundle_copy):
+    (bundle_copy / MODEL_FILE).write_bytes(b"this is not a keras archive")
+    assert f"cannot load {MODEL_FILE}" in bundle_error(bundle_copy)
+
+
+def test_metadata_without_image_size(bundle_copy):
+    meta = json.loads((bundle_copy / META_FILE).read_text())
+    del meta["image_size"]
+    (bundle_copy / META_FILE).write_text(json.dumps(meta))
+    bundle_error(bundle_copy)
+
+
+def test_read_meta_does_not_import_keras(saved):
+    script = textwrap.dedent(f"""
+        import sys
+        from colorize.bundle import read_meta
+        meta = read_meta({str(saved)!r})
+        assert meta["image_size"] == {SIZE}, meta
+        print("keras" in sys.modules, "tensorflow" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+    assert read_meta(saved)["format"] == BUNDLE_FORMAT

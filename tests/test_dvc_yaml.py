@@ -1,0 +1,67 @@
+"""dvc.yaml agrees with the code: every stage lists its script, each project module it imports, and
+exactly the params section its script reads."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from module_deps import ROOT, stage_modules
+
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+STAGES = PIPELINE["stages"]
+ORDER = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
+
+
+def sections_read(script: Path) -> set[str]:
+    """The params sections a script loads with load_section("<name>", ...)."""
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_section"
+        and node.args and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_the_eight_stages_exist_with_one_script_each() -> None:
+    assert list(STAGES) == ORDER
+    for name, stage in STAGES.items():
+        assert stage["cmd"] == f"python stages/{name}.py"
+        assert (ROOT / "stages" / f"{name}.py").is_file()
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_deps_list_script_and_every_imported_module(name: str) -> None:
+    deps = STAGES[name]["deps"]
+    code_deps = [dep for dep in deps if dep.endswith(".py")]
+    assert sorted(code_deps) == sorted([f"stages/{name}.py", *stage_modules(ROOT / "stages" / f"{name}.py")])
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_params_are_exactly_the_section_the_script_reads(name: str) -> None:
+    assert STAGES[name]["params"] == [name]
+    assert sections_read(ROOT / "stages" / f"{name}.py") == {name}
+
+
+def test_params_file_is_plain_yaml() -> None:
+    assert "${" not in (ROOT / "params.yaml").read_text()
+
+
+def test_no_data_stage_imports_keras() -> None:
+    """Importing Keras costs seconds and ~600 MB: only train and evaluate may pay it."""
+    for name in ORDER[:6]:
+        modules = [ROOT / "stages" / f"{name}.py", *(ROOT / m for m in stage_modules(ROOT / "stages" / f"{name}.py"))]
+        for module in modules:
+            text = module.read_text(encoding="utf-8")
+            assert "import keras" not in text and "import tensorflow" not in text, (name, module.name)
+
+
+def test_metrics_and_plots_are_declared_at_the_top_level() -> None:
+    outs = {out for stage in STAGES.values() for out in stage["outs"]}
+    for metric in PIPELINE["metrics"]:
+        assert any(metric == out or metric.startswith(out + "/") for out in outs), metric
+    assert "metrics/eval.json" in PIPELINE["metrics"]

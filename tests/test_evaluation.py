@@ -1,0 +1,122 @@
+"""evaluation.py: score_all on a tiny synthetic case, the gap-closed formula, the per-colour table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colorize.evaluation import Images, gap_closed, per_colour_table, score_all
+from colorize.palette import nearest_palette_index
+from colorize.transforms import rgb_to_gray
+
+PALETTE = np.array([[20, 20, 20], [200, 40, 40], [40, 170, 60], [60, 80, 220], [250, 250, 250]], np.uint8)
+K = len(PALETTE)
+WEIGHTS = [0.21, 0.72, 0.07]
+
+
+def make_images(n: int, seed: int, make_blocky, colours=PALETTE) -> Images:
+    rgb = make_blocky(n, 8, colours, seed=seed, block=2)
+    # Some noise so the originals are not exactly palette colours.
+    noise = np.random.default_rng(seed).integers(-6, 7, size=rgb.shape)
+    rgb = np.clip(rgb.astype(int) + noise, 0, 255).astype(np.uint8)
+    return Images([f"{seed}-{i}" for i in range(n)], rgb, rgb_to_gray(rgb, WEIGHTS),
+                  nearest_palette_index(rgb, PALETTE, "rgb"))
+
+
+def params(decode: str = "argmax", keep: bool = False) -> dict:
+    return {"decode": decode, "keep_luminance": keep, "temperature": 0.38, "transfer_pixels": 300, "seed": 0}
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(K, dtype=np.float32)[labels]
+
+
+@pytest.fixture
+def parts(make_blocky) -> tuple[Images, Images]:
+    return make_images(3, 1, make_blocky), make_images(6, 2, make_blocky)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_perfect_probabilities_score_like_the_oracle(parts, keep):
+    test, train = parts
+    metrics, per_colour, images = score_all(one_hot(test.labels), test, train, PALETTE, params("argmax", keep))
+    oracle = metrics["baselines"]["oracle_keep_luminance" if keep else "oracle"]
+    model = metrics["model"]
+    assert metrics["model_decoding"] == ("argmax_keep_luminance" if keep else "argmax")
+    assert model["accuracy"] == 1.0 and model["top5_accuracy"] == 1.0
+    for name in ("psnr", "ssim", "ciede2000", "colourfulness"):
+        assert model[name] == pytest.approx(oracle[name]), name
+    assert model["oracle_gap_closed"] == pytest.approx(1.0)
+    assert metrics["worst_confusions"] == []
+    assert metrics["test_images"] == 3
+    assert images["model"].shape == test.rgb.shape
+    if not keep:
+        assert np.array_equal(images["model"], images["oracle"])
+    assert all(row["recall"] in (None, 1.0) for row in per_colour)
+
+
+def test_uniform_probabilities_score_below_the_oracle(parts):
+    test, train = parts
+    probs = np.full((*test.labels.shape, K), 1.0 / K, np.float32)
+    metrics, _, _ = score_all(probs, test, train, PALETTE, params("argmax"))
+    model = metrics["model"]
+    # argmax of a tie is colour 0 everywhere: accuracy is the share of colour-0 pixels.
+    assert model["accuracy"] == pytest.approx(np.mean(test.labels == 0))
+    assert model["accuracy"] < 1.0
+    assert model["psnr"] < metrics["baselines"]["oracle"]["psnr"]
+    assert model["oracle_gap_closed"] == pytest.approx(gap_closed(
+        model["psnr"], metrics["baselines"]["gray"]["psnr"], metrics["baselines"]["oracle"]["psnr"]))
+    shares = [c["share"] for c in metrics["worst_confusions"]]
+    assert shares == sorted(shares, reverse=True)
+    assert sum(shares) == pytest.approx(1.0 - model["accuracy"])  # at most K - 1 kinds of mistake here
+
+
+def test_every_decoding_and_baseline_is_scored(parts):
+    test, train = parts
+    metrics, _, images = score_all(one_hot(test.labels), test, train, PALETTE, params("annealed_mean", True))
+    assert metrics["model_decoding"] == "annealed_mean_keep_luminance"
+    assert set(metrics["model_decodings"]) == {f"{m}{s}" for m in ("argmax", "mean", "annealed_mean")
+                                               for s in ("", "_keep_luminance")}
+    assert set(metrics["baselines"]) == {"gray", "gray_lookup", "gray_lookup_keep_luminance", "example_transfer",
+                                         "oracle", "oracle_keep_luminance"}
+    for name in ("gray_lookup", "example_transfer", "oracle", "model"):
+        assert images[name].shape == test.rgb.shape and images[name].dtype == np.uint8
+    # One-hot probabilities: every decoding is (nearly) the palette colour itself.
+    assert metrics["model_decodings"]["mean"]["ciede2000"] == pytest.approx(
+        metrics["model_decodings"]["argmax"]["ciede2000"], abs=0.5)
+
+
+def test_baselines_learn_from_train_not_from_test(parts):
+    test, train = parts
+    first, _, _ = score_all(one_hot(test.labels), test, train, PALETTE, params())
+    # Changing the test answers must not change what the gray lookup predicts.
+    shuffled = Images(test.ids, test.rgb, test.gray, np.roll(test.labels, 1))
+    second, _, _ = score_all(one_hot(test.labels), shuffled, train, PALETTE, params())
+    assert second["baselines"]["gray_lookup"]["psnr"] == first["baselines"]["gray_lookup"]["psnr"]
+    # Changing the training labels does.
+    other_train = Images(train.ids, train.rgb, train.gray, (train.labels + 1) % K)
+    third, _, _ = score_all(one_hot(test.labels), test, other_train, PALETTE, params())
+    assert third["baselines"]["gray_lookup"]["psnr"] != first["baselines"]["gray_lookup"]["psnr"]
+
+
+def test_gap_closed_formula():
+    assert gap_closed(30.0, 20.0, 40.0) == pytest.approx(0.5)
+    assert gap_closed(20.0, 20.0, 40.0) == 0.0
+    assert gap_closed(40.0, 20.0, 40.0) == pytest.approx(1.0)
+    assert gap_closed(15.0, 20.0, 40.0) == pytest.approx(-0.25)
+    assert gap_closed(30.0, 20.0, 20.0) is None
+    assert gap_closed(30.0, 25.0, 20.0) is None
+
+
+def test_per_colour_table():
+    labels = np.array([[[0, 0, 1, 1], [1, 3, 3, 3]]], np.uint8)
+    pred = np.array([[[0, 1, 1, 1], [0, 3, 3, 0]]], np.uint8)
+    table = per_colour_table(pred, labels, PALETTE)
+    assert len(table) == K
+    assert [row["colour"] for row in table] == list(range(K))
+    assert table[1]["hex"] == "#c82828" and table[4]["hex"] == "#fafafa"
+    assert [row["recall"] for row in table] == [pytest.approx(0.5), pytest.approx(2 / 3), None,
+                                                 pytest.approx(2 / 3), None]
+    assert [row["pixel_share"] for row in table] == [0.25, 0.375, 0.0, 0.375, 0.0]
+    lightness = [row["lightness"] for row in table]
+    assert lightness[0] < lightness[4] and all(0 <= value <= 100 for value in lightness)

@@ -1,0 +1,130 @@
+"""models.py: shapes and softmax of both architectures, parameter count, losses, optimizer defaults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from colorize.models import (  # noqa: E402
+    build_model,
+    build_seed,
+    build_unet,
+    l1_loss,
+    make_loss,
+    make_optimizer,
+    seed_param_count,
+)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def gray_batch(n: int, size: int) -> np.ndarray:
+    return np.random.default_rng(0).random((n, size, size, 1), dtype=np.float32)
+
+
+def assert_per_pixel_distribution(model, size: int, k: int) -> None:
+    probs = np.asarray(model.predict(gray_batch(3, size), verbose=0))
+    assert probs.shape == (3, size, size, k)
+    assert np.all(probs >= 0)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
+
+
+# --- architectures ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("size", "k"), [(8, 5), (16, 3)])
+def test_seed_model_shapes_and_softmax(size, k):
+    model = build_model("seed", size, k, dropout=0.5)
+    assert model.input_shape == (None, size, size, 1)
+    assert model.output_shape == (None, size, size, k)
+    assert_per_pixel_distribution(model, size, k)
+
+
+@pytest.mark.parametrize(("size", "depth", "k"), [(16, 2, 4), (32, 3, 6)])
+def test_unet_shapes_and_softmax(size, depth, k):
+    model = build_model("unet", size, k, filters=4, depth=depth)
+    assert model.input_shape == (None, size, size, 1)
+    assert model.output_shape == (None, size, size, k)
+    assert_per_pixel_distribution(model, size, k)
+
+
+def test_seed_parameter_count_at_the_origins_size_without_building():
+    # The origin's figure: Conv2D(32) + Dense(64*64) + Dense(64*64*32) on a 64x64 input.
+    assert seed_param_count(64, 32) == 1_073_877_312
+
+
+@pytest.mark.parametrize(("size", "k"), [(8, 4), (6, 3)])
+def test_seed_parameter_count_equals_the_built_model(size, k):
+    assert seed_param_count(size, k) == build_seed(size, k, 0.5).count_params()
+
+
+def test_unet_rejects_a_size_not_divisible_by_two_to_the_depth():
+    with pytest.raises(ValueError, match=r"train.unet_depth=3.*divisible by 8.*got 20"):
+        build_unet(20, 4, 4, 3)
+    assert build_unet(20, 4, 4, 2).output_shape == (None, 20, 20, 4)
+
+
+def test_unknown_arch_is_named():
+    with pytest.raises(ValueError, match="train.arch"):
+        build_model("resnet", 16, 4)
+
+
+# --- losses -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def labels_and_probs() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 5, size=(2, 4, 4)).astype(np.uint8)
+    probs = softmax(rng.normal(size=(2, 4, 4, 5))).astype(np.float32)
+    return labels, probs
+
+
+def test_sparse_cross_entropy_equals_one_hot_categorical(labels_and_probs):
+    labels, probs = labels_and_probs
+    one_hot = np.eye(5, dtype=np.float32)[labels]
+    ours = float(make_loss("categorical_crossentropy")(labels, probs))
+    reference = float(keras.losses.CategoricalCrossentropy()(one_hot, probs))
+    by_hand = float(np.mean(-np.log(np.take_along_axis(probs, labels[..., None].astype(int), -1))))
+    assert ours == pytest.approx(reference, rel=1e-5)
+    assert ours == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_l1_loss_is_the_mean_absolute_difference_per_pixel(labels_and_probs):
+    labels, probs = labels_and_probs
+    one_hot = np.eye(5, dtype=np.float32)[labels]
+    per_pixel = np.asarray(l1_loss(labels, probs))
+    assert per_pixel.shape == (2, 4, 4)
+    np.testing.assert_allclose(per_pixel, np.abs(one_hot - probs).mean(axis=-1), rtol=1e-6)
+    assert make_loss("l1") is l1_loss
+
+
+def test_l1_loss_is_registered_for_safe_loading():
+    assert keras.saving.get_registered_object("colorize>l1_loss") is l1_loss
+
+
+def test_unknown_loss_is_named():
+    with pytest.raises(ValueError, match="train.loss"):
+        make_loss("mse")
+
+
+# --- optimizers ---------------------------------------------------------------------------------------
+
+def learning_rate(optimizer) -> float:
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+@pytest.mark.parametrize(("name", "cls", "default"), [("adadelta", "Adadelta", 1.0), ("adam", "Adam", 0.001)])
+def test_optimizer_defaults_and_explicit_rate(name, cls, default):
+    optimizer = make_optimizer(name, None)
+    assert type(optimizer).__name__ == cls
+    assert learning_rate(optimizer) == pytest.approx(default)
+    assert learning_rate(make_optimizer(name, 0.05)) == pytest.approx(0.05)
+
+
+def test_unknown_optimizer_is_named():
+    with pytest.raises(ValueError, match="train.optimizer"):
+        make_optimizer("sgd", None)

@@ -1,0 +1,189 @@
+"""params.py: the real params.yaml validates; every bad value fails in one line naming the param."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from colorize.errors import UserError
+from colorize.params import SCHEMAS, ParamError, load_section, read_yaml, validate
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    *parents, last = dotted.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return out
+
+
+def _delete(data: dict[str, Any], dotted: str) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    *parents, last = dotted.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    del node[last]
+    return out
+
+
+def _one_line_error(path: Path, section: str) -> str:
+    with pytest.raises(ParamError) as info:
+        load_section(section, path)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize("section", sorted(SCHEMAS))
+def test_real_params_file_validates_every_section(params_file, section):
+    values = load_section(section, params_file)
+    assert set(values) == set(SCHEMAS[section])
+
+
+def test_every_section_of_the_real_file_has_a_schema(params_file):
+    assert set(read_yaml(params_file)) == set(SCHEMAS)
+
+
+def test_validated_values_are_normalised(params_file):
+    train = load_section("train", params_file)
+    assert isinstance(train["dropout"], float) and isinstance(train["epochs"], int)
+    grayscale = load_section("grayscale", params_file)
+    assert grayscale["weights"] == pytest.approx([0.21, 0.72, 0.07])
+    assert all(isinstance(w, float) for w in grayscale["weights"])
+
+
+BAD_VALUES = [
+    ("palette.k", 1),
+    ("palette.k", 0),
+    ("palette.k", 257),
+    ("palette.k", True),          # a bool is not an int
+    ("palette.k", 2.5),
+    ("palette.k", "32"),
+    ("resize.size", 7),
+    ("resize.size", 4),
+    ("resize.size", False),
+    ("train.epochs", True),
+    ("train.batch_size", 0),
+    ("split.test_size", 0),
+    ("split.test_size", 1),
+    ("split.test_size", 1.5),
+    ("split.test_size", -0.1),
+    ("split.test_size", math.nan),
+    ("split.val_size", 1.0),
+    ("train.arch", "resnet"),
+    ("train.loss", "mse"),
+    ("train.optimizer", "sgd"),
+    ("train.flip", 1),            # an int is not a bool
+    ("train.lr", 0),
+    ("train.lr", -0.1),
+    ("train.unet_depth", 7),
+    ("grayscale.weights", [0.21, 0.72]),
+    ("grayscale.weights", [0.21, 0.72, 0.07, 0.0]),
+    ("grayscale.weights", "0.21 0.72 0.07"),
+    ("grayscale.weights", [1.0, 1.0, 1.0]),  # sums above 1
+    ("grayscale.weights", [0.0, 0.0, 0.0]),
+    ("resize.fill", [255, 255]),
+    ("resize.method", "cubic"),
+    ("evaluate.temperature", 0),
+    ("evaluate.decode", "median"),
+    ("fetch.builtin.count", 0),
+    ("fetch.builtin.style", "cartoon"),
+    ("fetch.sha256", "abc"),
+    ("fetch.source", ""),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES, ids=[f"{n}={v!r}" for n, v in BAD_VALUES])
+def test_bad_value_fails_in_one_line_naming_the_param(real_params, write_params, name, value):
+    path = write_params(_set(real_params, name, value))
+    message = _one_line_error(path, name.split(".")[0])
+    assert message.startswith("params.yaml: "), message
+    assert f" {name} " in message or f" {name}[" in message, message
+
+
+@pytest.mark.parametrize(("name", "value", "element"), [
+    ("grayscale.weights", [0.21, 0.72, True], "grayscale.weights[2]"),
+    ("grayscale.weights", [0.21, "x", 0.07], "grayscale.weights[1]"),
+    ("resize.fill", [256, 0, 0], "resize.fill[0]"),
+    ("resize.fill", [0, 0, 1.5], "resize.fill[2]"),
+])
+def test_bad_list_element_is_named_with_its_index(real_params, write_params, name, value, element):
+    message = _one_line_error(write_params(_set(real_params, name, value)), name.split(".")[0])
+    assert element in message, message
+
+
+def test_unknown_key_is_named(real_params, write_params):
+    message = _one_line_error(write_params(_set(real_params, "palette.colours", 8)), "palette")
+    assert "unknown param palette.colours" in message
+
+
+def test_unknown_nested_key_is_named(real_params, write_params):
+    message = _one_line_error(write_params(_set(real_params, "fetch.builtin.size", 8)), "fetch")
+    assert "fetch.builtin.size" in message
+
+
+@pytest.mark.parametrize("name", ["palette.seed", "train.arch", "fetch.builtin.seed", "grayscale.weights"])
+def test_missing_key_is_named(real_params, write_params, name):
+    message = _one_line_error(write_params(_delete(real_params, name)), name.split(".")[0])
+    assert f"missing param {name}" in message
+
+
+def test_missing_section_is_named(real_params, write_params):
+    message = _one_line_error(write_params(_delete(real_params, "palette")), "palette")
+    assert "palette" in message
+
+
+def test_section_that_is_not_a_mapping(real_params, write_params):
+    message = _one_line_error(write_params(_set(real_params, "palette", [1, 2])), "palette")
+    assert "palette must be a mapping" in message
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ParamError, match="not found"):
+        load_section("palette", tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("palette: [k: 3\n", encoding="utf-8")
+    with pytest.raises(ParamError, match="not valid YAML") as info:
+        load_section("palette", bad)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("palette.k", 2), ("palette.k", 256), ("resize.size", 8), ("split.test_size", 0.5),
+    ("split.val_size", 0), ("grayscale.weights", [0.21, 0.72, 0.007]), ("train.lr", 0.01),
+    ("fetch.sha256", "A" * 64), ("train.patience", 0),
+])
+def test_boundary_values_are_accepted(real_params, write_params, name, value):
+    section = name.split(".")[0]
+    values = load_section(section, write_params(_set(real_params, name, value)))
+    key = name.split(".")[1]
+    if isinstance(value, str):
+        assert values[key] == value.lower()
+    else:
+        assert values[key] == pytest.approx(value)
+
+
+def test_param_error_is_a_user_error():
+    with pytest.raises(UserError):
+        validate("palette", {"k": 1, "space": "rgb", "sample_pixels": 100, "seed": 0}, SCHEMAS["palette"])
+
+
+def test_exponent_notation_learning_rate_is_a_number(params_file, tmp_path):
+    text = params_file.read_text(encoding="utf-8").replace("lr: null", "lr: 1e-3", 1)
+    assert "lr: 1e-3" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_section("train", path)["lr"] == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("name", ["train.lr", "evaluate.temperature", "fetch.timeout_s"])
+def test_open_ended_range_is_stated_without_none(real_params, write_params, name):
+    message = _one_line_error(write_params(_set(real_params, name, 0)), name.split(".")[0])
+    assert "None" not in message, message

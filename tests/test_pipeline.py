@@ -1,0 +1,140 @@
+"""Integration: the real `dvc repro` on tiny params in a temporary git repo.
+
+Checks every output and metric key, which stages go stale after each param change, byte-identical data
+artifacts and weights on a forced rerun, one-line errors for bad params, and `dvc exp run`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workspace import commit, dvc, make_workspace, write_params
+
+DATA_STAGES = ["fetch", "split", "resize", "grayscale", "palette", "encode"]
+ALL_STAGES = [*DATA_STAGES, "train", "evaluate"]
+
+TINY = {
+    "fetch": {"builtin": {"count": 40}},
+    "resize": {"size": 16},
+    "palette": {"k": 8, "sample_pixels": 4000},
+    "encode": {"figure_images": 2},
+    "train": {"epochs": 2, "batch_size": 8, "unet_filters": 4, "unet_depth": 2, "patience": 1},
+    "evaluate": {"samples": 2, "transfer_pixels": 500, "extra_images": 10},
+}
+
+pytestmark = pytest.mark.slow
+
+
+def stale_stages(repo: Path) -> set[str]:
+    """Stages whose own deps or params changed (what `dvc status` reports)."""
+    status = json.loads(dvc(repo, "status", "--json").stdout or "{}")
+    return {name.split(":")[-1] for name in status}
+
+
+def repro_runs(repo: Path) -> set[str]:
+    """Run `dvc repro`; the stages it really ran (not those restored from the run cache or unchanged)."""
+    out = dvc(repo, "repro").stdout
+    return set(re.findall(r"Running stage '([\w-]+)'", out))
+
+
+def lock_hashes(repo: Path, stages: list[str]) -> dict[str, str]:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {out["path"]: out["md5"] for name in stages for out in lock[name]["outs"]}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the project with tiny params, after one full `dvc repro`."""
+    repo = make_workspace(tmp_path_factory.mktemp("pipeline"), TINY)
+    assert repro_runs(repo) == set(ALL_STAGES)
+    return repo
+
+
+def test_repro_writes_every_output(repo: Path) -> None:
+    for path in ("data/raw/manifest.json", "data/split.json", "data/resized/index.json", "data/gray/index.json",
+                 "data/palette/palette.json", "data/labels/index.json", "models/model.keras",
+                 "models/bundle.json", "models/palette.json", "metrics/fetch.json", "metrics/eval.json",
+                 "metrics/per_colour.json", "metrics/train/metrics.json", "metrics/palette.png",
+                 "metrics/figure2/figure2-0.png", "metrics/samples/sample-0.png", "metrics/samples/sample-1.png"):
+        assert (repo / path).is_file(), path
+    evaluation = json.loads((repo / "metrics/eval.json").read_text())
+    for key in ("accuracy", "top5_accuracy", "psnr", "ssim", "ciede2000", "colourfulness", "oracle_gap_closed"):
+        assert key in evaluation["model"], key
+    assert set(evaluation["baselines"]) >= {"gray", "gray_lookup", "example_transfer", "oracle",
+                                            "oracle_keep_luminance"}
+    split = json.loads((repo / "data/split.json").read_text())
+    assert evaluation["test_images"] == len(split["test"]) == 12
+
+
+def test_dvc_reports_work(repo: Path) -> None:
+    metrics = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    shown = json.dumps(metrics)
+    assert "oracle_gap_closed" in shown and "accepted" in shown
+    dvc(repo, "plots", "show", "-o", str(repo / "plots_html"))
+    assert (repo / "plots_html" / "index.html").is_file()
+    dag = dvc(repo, "dag").stdout
+    assert all(stage in dag for stage in ALL_STAGES)
+
+
+def test_noop_repro_reruns_nothing(repo: Path) -> None:
+    assert stale_stages(repo) == set()
+    assert repro_runs(repo) == set()
+
+
+@pytest.mark.parametrize(("change", "first", "reruns"), [
+    ({"train": {"epochs": 3}}, "train", {"train", "evaluate"}),
+    ({"evaluate": {"decode": "argmax"}}, "evaluate", {"evaluate"}),
+    ({"palette": {"k": 6}}, "palette", {"palette", "encode", "train", "evaluate"}),
+    # The figures change but the labels are byte-identical, so DVC stops after encode.
+    ({"encode": {"figure_images": 1}}, "encode", {"encode"}),
+    ({"split": {"seed": 3}}, "split", {"split", "palette", "encode", "train", "evaluate"}),
+    ({"grayscale": {"weights": [0.21, 0.72, 0.007]}}, "grayscale", {"grayscale", "encode", "train", "evaluate"}),
+    ({"resize": {"size": 8}}, "resize", {"resize", "grayscale", "palette", "encode", "train", "evaluate"}),
+    ({"fetch": {"builtin": {"count": 41}}}, "fetch", set(ALL_STAGES)),
+])
+def test_param_change_reruns_exactly_downstream(repo: Path, change: dict, first: str, reruns: set[str]) -> None:
+    try:
+        write_params(repo, TINY, change)
+        assert stale_stages(repo) == {first}
+        assert repro_runs(repo) == reruns
+    finally:
+        write_params(repo, TINY)
+    # Back to the committed params: every output comes back from the run cache, nothing runs.
+    assert repro_runs(repo) == set()
+    assert stale_stages(repo) == set()
+
+
+def test_forced_rerun_is_byte_identical(repo: Path) -> None:
+    before = lock_hashes(repo, [*DATA_STAGES, "train"])
+    weights = json.loads((repo / "models/bundle.json").read_text())["weights_sha256"]
+    dvc(repo, "repro", "-f", "-s", *DATA_STAGES, "train")
+    after = lock_hashes(repo, [*DATA_STAGES, "train"])
+    data_outs = [path for path in before if not path.startswith(("models", "metrics/train"))]
+    assert {p: after[p] for p in data_outs} == {p: before[p] for p in data_outs}
+    assert json.loads((repo / "models/bundle.json").read_text())["weights_sha256"] == weights
+
+
+def test_invalid_param_fails_in_one_line(repo: Path) -> None:
+    try:
+        write_params(repo, TINY, {"palette": {"k": 1}})
+        result = dvc(repo, "repro", "palette", check=False)
+    finally:
+        write_params(repo, TINY)
+    assert result.returncode != 0
+    assert "palette.k" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_experiment_with_the_seed_architecture(repo: Path) -> None:
+    """`dvc exp run -S` trains the origin's model at a reduced size and `dvc exp show` lists it."""
+    commit(repo, "tiny pipeline, reproduced")
+    dvc(repo, "exp", "run", "-n", "seed-arch", "-S", "train.arch=seed", "-S", "train.optimizer=adadelta")
+    shown = dvc(repo, "exp", "show", "--json").stdout
+    assert "seed-arch" in shown
+    diff = dvc(repo, "metrics", "diff", "--json").stdout
+    assert json.loads(diff) is not None

@@ -1,0 +1,235 @@
+"""training.py: shifts, augmentation that moves images and labels together, bitwise-reproducible
+training and early stopping that restores the best weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from colorize import training  # noqa: E402
+from colorize.training import (  # noqa: E402
+    AugmentedBatches,
+    LiveLogger,
+    compile_model,
+    fit,
+    make_deterministic,
+    shift_images,
+    training_bytes,
+    weights_digest,
+)
+
+# --- shift_images -------------------------------------------------------------------------------------
+
+GRID = np.array([[[1, 2, 3],
+                  [4, 5, 6],
+                  [7, 8, 9]]])
+
+
+@pytest.mark.parametrize(("dy", "dx", "expected"), [
+    (1, 0, [[1, 2, 3], [1, 2, 3], [4, 5, 6]]),    # down: the top row repeats
+    (-1, 0, [[4, 5, 6], [7, 8, 9], [7, 8, 9]]),   # up: the bottom row repeats
+    (0, 1, [[1, 1, 2], [4, 4, 5], [7, 7, 8]]),    # right: the left column repeats
+    (0, -2, [[3, 3, 3], [6, 6, 6], [9, 9, 9]]),   # left by 2
+    (1, -1, [[2, 3, 3], [2, 3, 3], [5, 6, 6]]),   # down and left
+    (0, 0, [[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
+])
+def test_shift_images_by_hand(dy, dx, expected):
+    assert shift_images(GRID, dy, dx).tolist() == [expected]
+
+
+def test_shift_images_keeps_trailing_channels():
+    images = np.stack([GRID, GRID * 10], axis=-1)  # (1, 3, 3, 2)
+    shifted = shift_images(images, 1, 0)
+    assert shifted.shape == images.shape
+    assert shifted[..., 1].tolist() == (shift_images(GRID, 1, 0) * 10).tolist()
+
+
+# --- AugmentedBatches ---------------------------------------------------------------------------------
+
+N, S, K = 10, 8, 7
+
+
+def label_of(gray: np.ndarray) -> np.ndarray:
+    """Every gray value is unique, so a label derived from it identifies the source pixel's label."""
+    return (np.rint(gray * N * S * S).astype(np.int64) * 31 % K).astype(np.uint8)
+
+
+@pytest.fixture
+def unique_pixels() -> tuple[np.ndarray, np.ndarray]:
+    values = np.random.default_rng(0).permutation(N * S * S) / (N * S * S)
+    gray = values.reshape(N, S, S).astype(np.float32)
+    return gray, label_of(gray)
+
+
+def batches(gray, labels, seed=0, **kwargs) -> AugmentedBatches:
+    options = {"flip": True, "shift": 2, "class_weights": None, **kwargs}
+    return AugmentedBatches(gray, labels, 4, seed, **options)
+
+
+def all_batches(data: AugmentedBatches) -> list[tuple[np.ndarray, ...]]:
+    return [tuple(np.array(part) for part in data[i]) for i in range(len(data))]
+
+
+def test_batches_cover_every_image_once_per_epoch(unique_pixels):
+    gray, labels = unique_pixels
+    data = batches(gray, labels, flip=False, shift=0)
+    assert len(data) == 3
+    parts = all_batches(data)
+    assert [len(x) for x, _ in parts] == [4, 4, 2]
+    x = np.concatenate([x for x, _ in parts])[..., 0]
+    assert x.shape == (N, S, S)
+    order = [int(np.flatnonzero((gray == image).all(axis=(1, 2)))[0]) for image in x]
+    assert sorted(order) == list(range(N))
+
+
+def test_flips_and_shifts_move_images_and_labels_together(unique_pixels):
+    gray, labels = unique_pixels
+    data = batches(gray, labels)
+    augmented = 0
+    for x, y in all_batches(data):
+        assert x.shape[1:] == (S, S, 1) and x.dtype == np.float32
+        assert np.array_equal(y, label_of(x[..., 0]))
+        # An image that matches no stored image unchanged was flipped or shifted.
+        augmented += sum(not any(np.array_equal(image, g) for g in gray) for image in x[..., 0])
+    assert augmented >= N // 2
+
+
+def test_per_pixel_weights_are_the_class_weights_of_the_labels(unique_pixels):
+    gray, labels = unique_pixels
+    weights = np.linspace(0.5, 2.0, K).astype(np.float32)
+    for x, y, w in all_batches(batches(gray, labels, class_weights=weights)):
+        assert w.shape == y.shape and w.dtype == np.float32
+        assert np.array_equal(w, weights[y])
+
+
+def test_batches_are_deterministic_and_independent_of_access_order(unique_pixels):
+    gray, labels = unique_pixels
+    forward = all_batches(batches(gray, labels, seed=3))
+    other = batches(gray, labels, seed=3)
+    backward = [tuple(np.array(p) for p in other[i]) for i in reversed(range(len(other)))][::-1]
+    for a, b in zip(forward, backward, strict=True):
+        assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    different = all_batches(batches(gray, labels, seed=4))
+    assert not np.array_equal(forward[0][0], different[0][0])
+
+
+def test_batches_change_from_one_epoch_to_the_next(unique_pixels):
+    gray, labels = unique_pixels
+    data = batches(gray, labels)
+    first = all_batches(data)
+    data.on_epoch_end()
+    second = all_batches(data)
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first, second, strict=True))
+    # An epoch's batches depend only on (seed, epoch): a fresh object at epoch 1 gives the same.
+    fresh = batches(gray, labels)
+    fresh.on_epoch_end()
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(second, all_batches(fresh), strict=True))
+
+
+# --- training -----------------------------------------------------------------------------------------
+
+def train_once(params: dict[str, Any], data: dict[str, np.ndarray], callbacks=()) -> tuple[str, dict]:
+    make_deterministic(params["seed"])
+    model = compile_model(params, 16, 4)
+    summary = fit(model, params, (data["train_gray"], data["train_labels"]),
+                  (data["val_gray"], data["val_labels"]), np.linspace(0.5, 1.5, 4).astype(np.float32),
+                  callbacks=callbacks, verbose=0)
+    return weights_digest(model), summary
+
+
+def test_two_fresh_trainings_give_bitwise_identical_weights(tiny_train_params, tiny_training_set, monkeypatch):
+    epochs_seen = []
+    original = AugmentedBatches.on_epoch_end
+
+    def counting_on_epoch_end(self):
+        original(self)
+        epochs_seen.append(self.epoch)
+
+    monkeypatch.setattr(training.AugmentedBatches, "on_epoch_end", counting_on_epoch_end)
+    first, summary = train_once(tiny_train_params, tiny_training_set)
+    second, _ = train_once(tiny_train_params, tiny_training_set)
+    assert first == second
+    assert summary["epochs_run"] == 2 and 1 <= summary["best_epoch"] <= 2
+    assert {"best_val_loss", "best_accuracy", "best_val_accuracy"} <= set(summary)
+    # Keras told the data set each epoch ended, so the second epoch saw new augmentations.
+    assert epochs_seen[:2] == [1, 2]
+
+
+def test_weights_digest_sees_a_one_bit_change():
+    from colorize.models import build_model
+
+    model = build_model("unet", 8, 3, filters=2, depth=1)
+    before = weights_digest(model)
+    assert before == weights_digest(model) and len(before) == 64
+    weights = model.get_weights()
+    weights[0].view(np.uint32).flat[0] ^= 1  # flip the lowest mantissa bit of one weight
+    model.set_weights(weights)
+    assert weights_digest(model) != before
+
+
+class DigestPerEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.digests: list[str] = []
+        self.val_losses: list[float] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.digests.append(weights_digest(self.model))
+        self.val_losses.append(float(logs["val_loss"]))
+
+
+def test_early_stopping_restores_the_best_weights(tiny_train_params, tiny_training_set):
+    # Validation labels follow the opposite rule of the training labels, so learning the training rule
+    # makes validation worse: the best epoch is an early one and training stops before the last epoch.
+    data = dict(tiny_training_set)
+    data["val_labels"] = (3 - data["val_labels"]).astype(np.uint8)
+    params = {**tiny_train_params, "epochs": 8, "patience": 1, "lr": 0.01, "flip": False, "shift": 0}
+    recorder = DigestPerEpoch()
+    digest, summary = train_once(params, data, callbacks=[recorder])
+    best = int(np.argmin(recorder.val_losses))
+    assert summary["epochs_run"] == len(recorder.digests) < params["epochs"]
+    assert summary["best_epoch"] == best + 1 < summary["epochs_run"]
+    assert summary["best_val_loss"] == pytest.approx(recorder.val_losses[best])
+    assert digest == recorder.digests[best] != recorder.digests[-1]
+
+
+class FakeLive:
+    def __init__(self):
+        self.metrics: list[tuple[str, float]] = []
+        self.steps = 0
+
+    def log_metric(self, name, value):
+        self.metrics.append((name, value))
+
+    def next_step(self):
+        self.steps += 1
+
+
+def test_live_logger_logs_every_metric_and_steps_once_per_epoch():
+    live = FakeLive()
+    logger = LiveLogger(live)
+    logger.on_epoch_end(0, {"loss": np.float32(1.5), "val_loss": 2.0})
+    logger.on_epoch_end(1, {"loss": 1.0, "val_loss": 1.5})
+    assert live.steps == 2
+    assert live.metrics == [("train/loss", 1.5), ("eval/loss", 2.0), ("train/loss", 1.0), ("eval/loss", 1.5)]
+    assert all(type(value) is float for _, value in live.metrics)
+
+
+def test_training_bytes_counts_weights_gradients_and_two_slots():
+    assert training_bytes(1_000, "adam") == 16_000
+    assert training_bytes(1_073_877_312, "adadelta") == 1_073_877_312 * 16
+
+
+@pytest.mark.slow  # a third training; the branch runs when split.val_size is 0
+def test_without_validation_images_training_loss_is_monitored(tiny_train_params, tiny_training_set):
+    data = dict(tiny_training_set)
+    data["val_gray"] = data["val_gray"][:0]
+    data["val_labels"] = data["val_labels"][:0]
+    _, summary = train_once({**tiny_train_params, "epochs": 1}, data)
+    assert summary["epochs_run"] == 1 and summary["best_epoch"] == 1
+    assert "best_loss" in summary and "best_val_loss" not in summary
+    assert np.isfinite(summary["best_loss"])

@@ -1,0 +1,67 @@
+"""A scratch copy of the project as its own git + DVC repo (used by the integration tests and bench/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore")
+PROJECT_FOLDERS = ("stages", "src")
+
+
+def merge(base: dict, changes: dict) -> dict:
+    """`base` with `changes` applied recursively."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merge(base[key], value) if isinstance(value, dict) else value
+    return out
+
+
+def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with this environment's tools first on PATH (stage commands call `python`)."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(cwd, str(BIN / "dvc"), *args, check=check)
+
+
+def write_params(repo: Path, *changes: dict) -> None:
+    """The project's params.yaml with `changes` applied, written into `repo`."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for change in changes:
+        params = merge(params, change)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(repo: Path, message: str) -> None:
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
+
+
+def make_workspace(repo: Path, *changes: dict) -> Path:
+    """Copy the pipeline into `repo`, apply param changes, git init, dvc init, and commit."""
+    repo.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        shutil.copy(ROOT / name, repo / name)
+    for folder in PROJECT_FOLDERS:
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    write_params(repo, *changes)
+    run(repo, "git", "init", "-q")
+    dvc(repo, "init", "-q")
+    dvc(repo, "config", "core.analytics", "false")
+    dvc(repo, "config", "core.check_update", "false")
+    # DVCLive needs a commit to compare against (it fails in a repo without one).
+    commit(repo, "pipeline")
+    return repo
