@@ -169,7 +169,7 @@ def ingest_here(source: Path, out: Path, workers: int | None) -> dict:
 
 
 def ingest_in_child(source: Path, out: Path, workers: int | None) -> dict:
-    # -P: bench/ is not put on sys.path, where bench/colorize.py would shadow the colorize package.
+    # -P: bench/ is not put on sys.path, where a bench script named like the package would shadow the colorize package.
     command = [sys.executable, "-P", __file__, "--ingest-only", str(source), str(out)]
     if workers:
         command += ["--workers", str(workers)]

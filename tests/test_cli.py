@@ -43,7 +43,7 @@ MEAN_GRAY_TOLERANCE, MAX_GRAY_TOLERANCE = 4.0, 6.0  # measured 2.7 and 3.8 (see 
 ROUNDING = 0.5 * sum(WEIGHTS) + 1e-3
 
 
-# --- the tiny bundle (also used by test_generalisation.py and bench/colorize.py) -------------------------
+# --- the tiny bundle (also used by test_generalisation.py and bench/colorize_cli.py) -------------------------
 
 @dataclass
 class TinyBundle:
@@ -221,15 +221,11 @@ def test_colour_inputs_are_turned_gray_first_at_the_model_size(tiny, tmp_path, c
     assert first == second
 
 
-@pytest.mark.xfail(strict=True, reason="bug: recolor.prepare resizes the colour picture (uint8 per channel) "
-                                       "before graying, so equal-gray inputs of another size differ")
 def test_colour_inputs_are_turned_gray_first_at_any_size(tiny, tmp_path, capsys):
     first, second = colorize_pair(tiny, tmp_path, capsys, 301, 517)
     assert first == second
 
 
-@pytest.mark.xfail(strict=True, reason="bug: artifacts.write_bytes_atomic keeps mkstemp's 0600 mode, so "
-                                       "pictures are private whatever the umask")
 def test_outputs_get_the_usual_file_permissions(tiny, pictures, tmp_path, capsys):
     previous = os.umask(0o022)
     try:
@@ -440,8 +436,6 @@ def test_python_m_colorize_writes_what_main_writes(module_run, pictures, coloriz
         assert (work / "out" / "in" / name).read_bytes() == (colorized / name).read_bytes(), name
 
 
-@pytest.mark.xfail(strict=True, reason="bug: TF_CPP_MIN_LOG_LEVEL=2 (cli.main) no longer hides TensorFlow's "
-                                       "import notices (absl 'WARNING: All log messages before...', oneDNN)")
 def test_the_command_prints_only_its_own_lines(module_run, pictures):
     done, _ = module_run
     assert done.stderr.splitlines() == [f"colorize: {len(pictures)} of {len(pictures)} pictures written to out"]

@@ -60,22 +60,26 @@ POOL_SCRIPT = textwrap.dedent("""
             consumed.append(i)
             yield i
 
-    results = ordered_map(slow_square, items(), workers=2, window=3)
-    first = next(results)
-    consumed_at_first = len(consumed)
-    rest = list(results)
-    try:
-        list(ordered_map(fail_on_three, range(6), workers=2))
-        error = None
-    except ValueError as exc:
-        error = str(exc)
-    print(json.dumps({"first": first, "consumed_at_first": consumed_at_first, "rest": rest, "error": error}))
+    # Workers start from a forkserver and import this file: the work must sit behind the main guard.
+    if __name__ == "__main__":
+        results = ordered_map(slow_square, items(), workers=2, window=3)
+        first = next(results)
+        consumed_at_first = len(consumed)
+        rest = list(results)
+        try:
+            list(ordered_map(fail_on_three, range(6), workers=2))
+            error = None
+        except ValueError as exc:
+            error = str(exc)
+        print(json.dumps({"first": first, "consumed_at_first": consumed_at_first, "rest": rest, "error": error}))
 """)
 
 
 @pytest.fixture(scope="module")
-def pool_run() -> dict:
-    done = subprocess.run([sys.executable, "-c", POOL_SCRIPT], capture_output=True, text=True, timeout=120)
+def pool_run(tmp_path_factory) -> dict:
+    script = tmp_path_factory.mktemp("pool") / "pool_script.py"
+    script.write_text(POOL_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -23,6 +23,16 @@ TMP_PREFIX = ".tmp-"
 INDEX_NAME = "index.json"
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; outputs get the usual mode, as an ordinary open() would give them.
+FILE_MODE = 0o666 & ~_current_umask()
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -39,6 +49,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     clean_stale_temporaries(path.parent, f"{path.name}-")
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

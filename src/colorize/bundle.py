@@ -80,8 +80,9 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 def load_bundle(folder: Path) -> Bundle:
     """Load and cross-check a bundle: the model's input size and class count must match its metadata."""
-    import keras
+    from colorize.backend import import_keras
 
+    keras = import_keras()
     folder = Path(folder)
     meta = read_meta(folder)
     try:

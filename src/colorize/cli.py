@@ -10,7 +10,6 @@ the batch goes on; the exit code is 1 if any file failed, 2 if nothing could sta
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,7 +120,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         from colorize.bundle import load_bundle, read_meta
 

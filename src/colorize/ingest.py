@@ -8,13 +8,8 @@ workers); accepted files are spooled to one temporary file and written into id-s
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
 import shutil
-import threading
-import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice, tee
@@ -27,7 +22,8 @@ from colorize.artifacts import atomic_dir, json_bytes, write_json_atomic
 from colorize.download import FetchError
 from colorize.images import FORMAT_EXTENSIONS, ImageRejected, inspect_image
 from colorize.rawstore import MANIFEST_NAME, write_shards
-from colorize.sources import Candidate, Item, Skip, iter_source, ordered_map
+from colorize.parallel import available_cpus, bounded_map, process_pool
+from colorize.sources import Candidate, Item, Skip, iter_source
 
 __all__ = ["FetchError", "REASONS", "run_fetch", "summary_line"]
 
@@ -106,33 +102,7 @@ def _chunks(items: Iterator[Item]) -> Iterator[list[Item]]:
 
 def default_workers() -> int:
     """The CPUs this process may use, at most MAX_WORKERS."""
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process nobody has reaped yet is a zombie: dead for our purpose
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _exit_with(pid: int) -> None:
-    """Worker initializer: end this worker once process `pid` is gone. A SIGKILLed stage cannot stop its
-    pool, and its workers would otherwise wait on their task queue forever."""
-    def watch() -> None:
-        while _alive(pid):
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    return max(1, min(MAX_WORKERS, available_cpus()))
 
 
 def decide(items: Iterable[Item], rules: tuple[int, int, bool],
@@ -144,14 +114,12 @@ def decide(items: Iterable[Item], rules: tuple[int, int, bool],
         for item in chain(head, items):
             yield item, judge(item.data, rules) if isinstance(item, Candidate) else None
         return
-    # forkserver: workers are not forked from a process that runs download threads and tqdm's monitor.
-    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     sent, kept = tee(_chunks(chain(head, items)))  # `kept` lags `sent` by the window: bounded memory
     payloads = ([item.data for item in chunk if isinstance(item, Candidate)] for chunk in sent)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with,
-                             initargs=(os.getpid(),)) as pool:
+    # forkserver: workers are not forked from a process that runs download threads and tqdm's monitor.
+    with process_pool(workers) as pool:
         judge_chunk = partial(_judge_chunk, rules=rules)
-        for chunk, verdicts in zip(kept, ordered_map(judge_chunk, payloads, pool, 2 * workers + 1)):
+        for chunk, verdicts in zip(kept, bounded_map(judge_chunk, payloads, pool, 2 * workers + 1)):
             verdict_of = iter(verdicts)
             for item in chunk:
                 yield item, next(verdict_of) if isinstance(item, Candidate) else None

@@ -5,8 +5,10 @@ Both map a gray image (S, S, 1) in [0, 1] to per-pixel softmax probabilities (S,
 
 from __future__ import annotations
 
-import keras
-from keras import layers, ops
+from colorize.backend import import_keras
+
+keras = import_keras()
+layers, ops = keras.layers, keras.ops
 
 ARCHS = ("unet", "seed")
 

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from colorize.download import FetchError
+from colorize.errors import UserError
 
 MANIFEST_NAME = "manifest.json"
 SHARD_PATTERN = "raw-{:05d}.tar"
 _BLOCK = tarfile.BLOCKSIZE
 
 
-class RawStoreError(FetchError):
+class RawStoreError(UserError):
     """The raw data set is missing or inconsistent with its manifest; the message names the file."""
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from colorize.colour import gray_to_lightness, lab_to_rgb, rgb_to_lab
-from colorize.transforms import composite_on_fill, content_size, rgb_to_gray, square_resize
+from colorize.transforms import composite_on_fill, content_size, rgb_to_gray, square_resize_gray
 
 
 @dataclass
@@ -28,10 +28,15 @@ class Prepared:
 
 def prepare(image: Image.Image, size: int, fill: Sequence[int], weights: Sequence[float],
             method: str = "lanczos") -> Prepared:
-    """Full-resolution gray and the model's padded, resized gray input, exactly as the pipeline makes it."""
-    rgb = np.asarray(composite_on_fill(image, fill), dtype=np.uint8)
-    small = square_resize(Image.fromarray(rgb), size, fill, method)
-    return Prepared(gray=rgb_to_gray(rgb, weights), model_input=rgb_to_gray(small, weights))
+    """Full-resolution gray and the model's padded, resized gray input.
+
+    The gray is taken first, at full resolution, so two pictures with equal gray get equal results
+    whatever their colours; resizing then matches the pipeline's (resize, then gray) up to rounding.
+    """
+    gray = rgb_to_gray(np.asarray(composite_on_fill(image, fill), dtype=np.uint8), weights)
+    fill_gray = float(np.dot(weights, fill)) / 255.0
+    small = np.minimum(square_resize_gray(gray, size, fill_gray, method), float(sum(weights)))
+    return Prepared(gray=gray, model_input=small)
 
 
 def content_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:

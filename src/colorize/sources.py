@@ -16,11 +16,10 @@ import os
 import posixpath
 import unicodedata
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -30,6 +29,7 @@ from colorize.archives import ArchiveLimits, Rejected, archive_kind, has_archive
 from colorize.download import (ChecksumError, DownloadError, FetchError, RetryPolicy, download_fs, download_http,
                                read_fs_bytes, sha256_file, verify_sha256)
 from colorize.images import DECODED_FORMATS, IMAGE_EXTENSIONS
+from colorize.parallel import bounded_map
 
 # OS and tool droppings that are never pictures; names starting with "." are ignored too.
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "ehthumbs_vista.db", "icon\r", "__macosx",
@@ -42,8 +42,6 @@ CLOUD_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "azure": "azu
                  "ssh": "ssh", "sftp": "ssh", "webdav": "webdav", "webdavs": "webdav"}
 DOWNLOAD_THREADS = 8  # manifests: downloads overlap, results stay in manifest order
 
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class SourceError(FetchError):
@@ -127,18 +125,6 @@ def sift_size(source: str, size: int, limits: ArchiveLimits) -> Skip | None:
         return Skip(source, "file_too_large",
                     f"{size} bytes is more than any image within fetch.max_pixels ({limits.max_file_bytes})")
     return None
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], executor: concurrent.futures.Executor,
-                window: int) -> Iterator[R]:
-    """`executor.map` that keeps at most `window` calls in flight (bounded memory), results in input order."""
-    pending: deque[concurrent.futures.Future[R]] = deque()
-    for item in items:
-        pending.append(executor.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 def iter_source(source: str, params: dict[str, Any], workdir: Path,
@@ -430,7 +416,7 @@ def _manifest_items(entries: list[ManifestEntry], label: str, local_base: Path |
             return exc
 
     with concurrent.futures.ThreadPoolExecutor(min(DOWNLOAD_THREADS, len(jobs))) as pool:
-        for (_, url, _), fetched in zip(jobs, ordered_map(fetch, jobs, pool, 2 * DOWNLOAD_THREADS)):
+        for (_, url, _), fetched in zip(jobs, bounded_map(fetch, jobs, pool, 2 * DOWNLOAD_THREADS)):
             if isinstance(fetched, DownloadError):
                 if isinstance(fetched, ChecksumError) or settings.on_error == "fail":
                     pool.shutdown(wait=False, cancel_futures=True)

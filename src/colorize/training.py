@@ -7,10 +7,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
+from colorize.backend import import_keras
 from colorize.models import build_model, make_loss, make_optimizer
+
+keras = import_keras()
 
 
 def make_deterministic(seed: int) -> None:

@@ -44,6 +44,17 @@ def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: st
     return np.asarray(padded, dtype=np.uint8)
 
 
+def square_resize_gray(gray01: np.ndarray, size: int, fill_gray: float, method: str = "lanczos") -> np.ndarray:
+    """`square_resize` for a gray float image (H, W) in [0, 1]: float32 (size, size), same geometry."""
+    image = Image.fromarray(np.ascontiguousarray(gray01, dtype=np.float32), mode="F")
+    width, height = content_size(image.width, image.height, size)
+    scaled = image.resize((width, height), RESAMPLING[method])
+    padded = ImageOps.pad(scaled, (size, size), method=RESAMPLING[method], color=float(fill_gray),
+                          centering=(0.5, 0.5))
+    # Lanczos overshoots at edges; clip back to the range the gray can take.
+    return np.clip(np.asarray(padded, dtype=np.float32), 0.0, 1.0)
+
+
 def content_size(width: int, height: int, size: int) -> tuple[int, int]:
     """The picture's (width, height) inside its size x size square; each at least one pixel."""
     side = max(width, height)

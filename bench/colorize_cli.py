@@ -1,7 +1,7 @@
 """Pictures per second and peak memory of the `colorize` command on the CPU, for N pictures of 512x512.
 
-    python bench/colorize.py                          # 1000 pictures through the bundle in models/
-    python bench/colorize.py --count 200 --model path/to/bundle
+    python bench/colorize_cli.py                          # 1000 pictures through the bundle in models/
+    python bench/colorize_cli.py --count 200 --model path/to/bundle
 
 The command runs as its own process (the installed console script, GPU hidden), so its peak RSS is read
 from os.wait4. It runs twice: on one picture (start-up: imports, loading the model) and on all N; the
