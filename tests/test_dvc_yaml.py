@@ -65,3 +65,16 @@ def test_metrics_and_plots_are_declared_at_the_top_level() -> None:
     for metric in PIPELINE["metrics"]:
         assert any(metric == out or metric.startswith(out + "/") for out in outs), metric
     assert "metrics/eval.json" in PIPELINE["metrics"]
+
+
+def test_no_param_is_named_like_file_metadata() -> None:
+    """DVC's run cache drops keys named `size` or `nfiles` from its stage hash (dvc#10296): a param
+    with that name could be changed and DVC would check out the outputs of the old value."""
+    def keys(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert not {"size", "nfiles"} & set(keys(params))

@@ -66,9 +66,9 @@ BAD_VALUES = [
     ("palette.k", True),          # a bool is not an int
     ("palette.k", 2.5),
     ("palette.k", "32"),
-    ("resize.size", 7),
-    ("resize.size", 4),
-    ("resize.size", False),
+    ("resize.image_size", 7),
+    ("resize.image_size", 4),
+    ("resize.image_size", False),
     ("train.epochs", True),
     ("train.batch_size", 0),
     ("split.test_size", 0),
@@ -156,7 +156,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("palette.k", 2), ("palette.k", 256), ("resize.size", 8), ("split.test_size", 0.5),
+    ("palette.k", 2), ("palette.k", 256), ("resize.image_size", 8), ("split.test_size", 0.5),
     ("split.val_size", 0), ("grayscale.weights", [0.21, 0.72, 0.007]), ("train.lr", 0.01),
     ("fetch.sha256", "A" * 64), ("train.patience", 0),
 ])

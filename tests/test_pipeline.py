@@ -20,7 +20,7 @@ ALL_STAGES = [*DATA_STAGES, "train", "evaluate"]
 
 TINY = {
     "fetch": {"builtin": {"count": 40}},
-    "resize": {"size": 16},
+    "resize": {"image_size": 16},
     "palette": {"k": 8, "sample_pixels": 4000},
     "encode": {"figure_images": 2},
     "train": {"epochs": 2, "batch_size": 8, "unet_filters": 4, "unet_depth": 2, "patience": 1},
@@ -94,7 +94,7 @@ def test_noop_repro_reruns_nothing(repo: Path) -> None:
     ({"encode": {"figure_images": 1}}, "encode", {"encode"}),
     ({"split": {"seed": 3}}, "split", {"split", "palette", "encode", "train", "evaluate"}),
     ({"grayscale": {"weights": [0.21, 0.72, 0.007]}}, "grayscale", {"grayscale", "encode", "train", "evaluate"}),
-    ({"resize": {"size": 8}}, "resize", {"resize", "grayscale", "palette", "encode", "train", "evaluate"}),
+    ({"resize": {"image_size": 8}}, "resize", {"resize", "grayscale", "palette", "encode", "train", "evaluate"}),
     ({"fetch": {"builtin": {"count": 41}}}, "fetch", set(ALL_STAGES)),
 ])
 def test_param_change_reruns_exactly_downstream(repo: Path, change: dict, first: str, reruns: set[str]) -> None:

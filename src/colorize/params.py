@@ -184,7 +184,7 @@ SCHEMAS: dict[str, Schema] = {
         "shard_bytes": integer(1024),
     },
     "resize": {
-        "size": integer(8, 4096),
+        "image_size": integer(8, 4096),
         "fill": rgb_color,
         "method": choice("nearest", "bilinear", "bicubic", "lanczos", "box"),
     },
