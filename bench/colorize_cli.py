@@ -25,8 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-# Run as a script, this file's folder comes first on sys.path and its name would hide the colorize package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
 def make_pictures(folder: Path, count: int, side: int, distinct: int = 16) -> None:

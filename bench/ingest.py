@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from workspace import descendants  # noqa: E402
+
 # (mode, format) mix of the "mixed" set, by weight; sizes are drawn per image.
 MIXED_KINDS = [("RGB", "JPEG", 30), ("RGB", "PNG", 20), ("RGBA", "PNG", 10), ("P", "GIF", 8), ("RGB", "WEBP", 8),
                ("CMYK", "JPEG", 5), ("L", "PNG", 5), ("I;16", "PNG", 4), ("RGB", "BMP", 4), ("LA", "PNG", 2),
@@ -106,20 +109,6 @@ def _rss_mib(pid: int) -> float:
         return 0.0
 
 
-def _descendants(pid: int) -> set[int]:
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
 class PeakRss:
     """Samples the RSS of this process's descendants (the decode workers, the forkserver) and of all of
     them with this process, every 0.2 s; `ru_maxrss` gives this process's own exact peak."""
@@ -132,7 +121,7 @@ class PeakRss:
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.wait(0.2):
-            workers = sum(_rss_mib(pid) for pid in _descendants(me))
+            workers = sum(_rss_mib(pid) for pid in descendants(me))
             self.workers = max(self.workers, workers)
             self.total = max(self.total, _rss_mib(me) + workers)
 
@@ -169,7 +158,6 @@ def ingest_here(source: Path, out: Path, workers: int | None) -> dict:
 
 
 def ingest_in_child(source: Path, out: Path, workers: int | None) -> dict:
-    # -P: bench/ is not put on sys.path, where a bench script named like the package would shadow the colorize package.
     command = [sys.executable, "-P", __file__, "--ingest-only", str(source), str(out)]
     if workers:
         command += ["--workers", str(workers)]

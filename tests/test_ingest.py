@@ -25,6 +25,7 @@ import yaml
 from httpserver import Body, Slow, Status, TestServer, serve
 from PIL import Image
 from test_images import animated_gif, bomb_png, colourful, encode, gray_as_rgb, png16
+from workspace import descendants
 
 from colorize import sources
 from colorize.ingest import REASONS, FetchError, run_fetch
@@ -486,21 +487,6 @@ def test_stage_success_and_one_line_errors(messy, tmp_path, real_params):
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid` (Linux /proc; empty elsewhere)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def kill_when(process: subprocess.Popen, ready, timeout: float = 30) -> bool:

@@ -26,7 +26,10 @@ def merge(base: dict, changes: dict) -> dict:
 
 def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run a command with this environment's tools first on PATH (stage commands call `python`)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "3",
+           # `dvc exp run` commits too: give git an identity on machines that have none configured.
+           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -47,7 +50,7 @@ def write_params(repo: Path, *changes: dict) -> None:
 
 def commit(repo: Path, message: str) -> None:
     run(repo, "git", "add", "-A")
-    run(repo, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
+    run(repo, "git", "commit", "-qm", message)
 
 
 def make_workspace(repo: Path, *changes: dict) -> Path:
@@ -65,3 +68,18 @@ def make_workspace(repo: Path, *changes: dict) -> Path:
     # DVCLive needs a commit to compare against (it fails in a repo without one).
     commit(repo, "pipeline")
     return repo
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc; empty elsewhere)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
