@@ -22,10 +22,11 @@ def check_fits(params: dict, size: int, k: int) -> None:
         raise ParamError(f"params.yaml: train.unet_depth={depth} needs resize.image_size divisible by {2**depth}, "
                          f"got {size}")
     if params["arch"] == "seed":
-        need, have = training_bytes(seed_param_count(size, k)), total_memory_bytes()
+        count = seed_param_count(size, k)
+        need, have = training_bytes(count), total_memory_bytes()
         if need > 0.8 * have:
             raise ParamError(f"params.yaml: train.arch=seed at {size}x{size} with {k} colours has "
-                             f"{seed_param_count(size, k):,} parameters and needs about {need / 2**30:.1f} GiB to "
+                             f"{count:,} parameters and needs about {need / 2**30:.1f} GiB to "
                              f"train; this machine has {have / 2**30:.1f} GiB (use a smaller resize.image_size or a GPU)")
 
 

@@ -35,7 +35,7 @@ def prepare(image: Image.Image, size: int, fill: Sequence[int], weights: Sequenc
     """
     gray = rgb_to_gray(np.asarray(composite_on_fill(image, fill), dtype=np.uint8), weights)
     fill_gray = float(np.dot(weights, fill)) / 255.0
-    small = np.minimum(square_resize_gray(gray, size, fill_gray, method), float(sum(weights)))
+    small = square_resize_gray(gray, size, fill_gray, method, high=float(sum(weights)))
     return Prepared(gray=gray, model_input=small)
 
 

@@ -43,7 +43,6 @@ CLOUD_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "azure": "azu
 DOWNLOAD_THREADS = 8  # manifests: downloads overlap, results stay in manifest order
 
 
-
 class SourceError(FetchError):
     """`fetch.source` cannot be read as any known kind of source; the message names it."""
 

@@ -37,22 +37,24 @@ def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: st
     then centred by ImageOps.pad: the same geometry as padding first and resizing after, without ever
     allocating the padded full-resolution square of a huge or extremely thin image.
     """
-    rgb = composite_on_fill(image, fill)
-    width, height = content_size(rgb.width, rgb.height, size)
-    scaled = rgb.resize((width, height), RESAMPLING[method])
-    padded = ImageOps.pad(scaled, (size, size), method=RESAMPLING[method], color=tuple(fill), centering=(0.5, 0.5))
+    padded = _fit_in_square(composite_on_fill(image, fill), size, tuple(fill), method)
     return np.asarray(padded, dtype=np.uint8)
 
 
-def square_resize_gray(gray01: np.ndarray, size: int, fill_gray: float, method: str = "lanczos") -> np.ndarray:
-    """`square_resize` for a gray float image (H, W) in [0, 1]: float32 (size, size), same geometry."""
+def square_resize_gray(gray01: np.ndarray, size: int, fill_gray: float, method: str = "lanczos",
+                       high: float = 1.0) -> np.ndarray:
+    """`square_resize` for a gray float image (H, W): float32 (size, size) in [0, high], same geometry."""
     image = Image.fromarray(np.ascontiguousarray(gray01, dtype=np.float32), mode="F")
+    padded = _fit_in_square(image, size, float(fill_gray), method)
+    # Lanczos overshoots at edges; clip back to the range the gray can take.
+    return np.clip(np.asarray(padded, dtype=np.float32), 0.0, high)
+
+
+def _fit_in_square(image: Image.Image, size: int, fill: tuple[int, ...] | float, method: str) -> Image.Image:
+    """Scale to fit size x size (each side at least one pixel), then centre on `fill` with ImageOps.pad."""
     width, height = content_size(image.width, image.height, size)
     scaled = image.resize((width, height), RESAMPLING[method])
-    padded = ImageOps.pad(scaled, (size, size), method=RESAMPLING[method], color=float(fill_gray),
-                          centering=(0.5, 0.5))
-    # Lanczos overshoots at edges; clip back to the range the gray can take.
-    return np.clip(np.asarray(padded, dtype=np.float32), 0.0, 1.0)
+    return ImageOps.pad(scaled, (size, size), method=RESAMPLING[method], color=fill, centering=(0.5, 0.5))
 
 
 def content_size(width: int, height: int, size: int) -> tuple[int, int]:
