@@ -1,15 +1,16 @@
 """Stage encode: every pixel becomes the index of its nearest palette colour; draws the origin's Figure 2."""
 
-from colorize.artifacts import atomic_dir, read_json
-from colorize.figures import gray_to_rgb_uint8, save_png, strip
-from colorize.palette import palette_from_dict
-from colorize.params import load_section
-from colorize.dataset import load_part, load_split
-from colorize.preprocess import encode_resized
 from colorize.stage import run_stage, stage_args
 
 
 def main() -> None:
+    from colorize.artifacts import atomic_dir, read_json
+    from colorize.figures import gray_to_rgb_uint8, save_png, strip
+    from colorize.palette import palette_from_dict
+    from colorize.params import load_section
+    from colorize.dataset import load_part, load_split
+    from colorize.preprocess import encode_resized
+
     args = stage_args(__doc__, resized="data/resized", gray="data/gray", palette="data/palette",
                       split="data/split.json", out="data/labels", figures="metrics/figure2")
     params = load_section("encode", args.params)

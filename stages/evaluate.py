@@ -1,24 +1,31 @@
 """Stage evaluate: the model and the baselines on the test split, same images, same metrics."""
 
-from pathlib import Path
+from __future__ import annotations
 
-from colorize.artifacts import atomic_dir, write_json_atomic
-from colorize.bundle import load_bundle, predict_probabilities
-from colorize.evaluation import Images, score_all
-from colorize.figures import gray_to_rgb_uint8, save_png, strip
-from colorize.params import load_section
-from colorize.dataset import load_part, load_split
+from typing import TYPE_CHECKING
+
 from colorize.stage import run_stage, stage_args
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from colorize.evaluation import Images
 
 SAMPLE_COLUMNS = ("gray_lookup", "example_transfer", "oracle", "model")
 
 
 def load_images(args, ids: list[str]) -> Images:
+    from colorize.dataset import load_part
+    from colorize.evaluation import Images
+
     return Images(ids, load_part(args.resized, ids), load_part(args.gray, ids), load_part(args.labels, ids))
 
 
 def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
     """gray | original | each baseline | model for the first `count` test ids: stable names sample-<i>.png."""
+    from colorize.artifacts import atomic_dir
+    from colorize.figures import gray_to_rgb_uint8, save_png, strip
+
     with atomic_dir(folder) as tmp:
         for i in range(min(count, len(test.ids))):
             panels = [gray_to_rgb_uint8(test.gray[i]), test.rgb[i], *(images[name][i] for name in SAMPLE_COLUMNS)]
@@ -27,6 +34,12 @@ def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
 
 
 def main() -> None:
+    from colorize.artifacts import write_json_atomic
+    from colorize.bundle import load_bundle, predict_probabilities
+    from colorize.evaluation import score_all
+    from colorize.params import load_section
+    from colorize.dataset import load_split
+
     args = stage_args(__doc__, model="models", resized="data/resized", gray="data/gray", labels="data/labels",
                       split="data/split.json", metrics="metrics/eval.json", per_colour="metrics/per_colour.json",
                       samples="metrics/samples")

@@ -1,11 +1,12 @@
 """Stage fetch: ingest fetch.source into data/raw (tar shards + manifest.json) and write metrics/fetch.json."""
 
-from colorize.ingest import run_fetch, summary_line
-from colorize.params import load_section
 from colorize.stage import run_stage, stage_args
 
 
 def main() -> None:
+    from colorize.ingest import run_fetch, summary_line
+    from colorize.params import load_section
+
     args = stage_args(__doc__, out="data/raw", metrics="metrics/fetch.json")
     params = load_section("fetch", args.params)
     counts = run_fetch(params, args.out, args.metrics, progress=True)

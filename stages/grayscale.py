@@ -1,11 +1,12 @@
 """Stage grayscale: gray = w . (R, G, B) / 255 as float32 in [0, 1]."""
 
-from colorize.params import load_section
-from colorize.preprocess import gray_from_resized
 from colorize.stage import run_stage, stage_args
 
 
 def main() -> None:
+    from colorize.params import load_section
+    from colorize.preprocess import gray_from_resized
+
     args = stage_args(__doc__, resized="data/resized", out="data/gray")
     params = load_section("grayscale", args.params)
     count = gray_from_resized(args.resized, args.out, params["weights"])

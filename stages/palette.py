@@ -1,16 +1,17 @@
 """Stage palette: K-means finds K colours on training pixels only; writes the palette and a swatch."""
 
-import numpy as np
-
-from colorize.artifacts import atomic_dir, json_bytes, npy_bytes
-from colorize.figures import save_png, swatch
-from colorize.palette import fit_palette, palette_to_dict, sample_pixels
-from colorize.params import load_section
-from colorize.dataset import load_part, load_split
 from colorize.stage import run_stage, stage_args
 
 
 def main() -> None:
+    import numpy as np
+
+    from colorize.artifacts import atomic_dir, json_bytes, npy_bytes
+    from colorize.figures import save_png, swatch
+    from colorize.palette import fit_palette, palette_to_dict, sample_pixels
+    from colorize.params import load_section
+    from colorize.dataset import load_part, load_split
+
     args = stage_args(__doc__, resized="data/resized", split="data/split.json", out="data/palette",
                       swatch="metrics/palette.png")
     params = load_section("palette", args.params)

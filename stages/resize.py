@@ -1,11 +1,12 @@
 """Stage resize: composite transparency onto the fill colour, pad each image to a square, resize."""
 
-from colorize.params import load_section
-from colorize.resizing import resize_raw
 from colorize.stage import run_stage, stage_args
 
 
 def main() -> None:
+    from colorize.params import load_section
+    from colorize.resizing import resize_raw
+
     args = stage_args(__doc__, raw="data/raw", out="data/resized")
     params = load_section("resize", args.params)
     count = resize_raw(args.raw, args.out, params["image_size"], params["fill"], params["method"])

@@ -1,13 +1,14 @@
 """Stage split: a seeded train / validation / test split of the fetched image ids."""
 
-from colorize.artifacts import write_json_atomic
-from colorize.params import load_section
-from colorize.rawstore import read_manifest
-from colorize.splitting import split_ids
 from colorize.stage import run_stage, stage_args
 
 
 def main() -> None:
+    from colorize.artifacts import write_json_atomic
+    from colorize.params import load_section
+    from colorize.rawstore import read_manifest
+    from colorize.splitting import split_ids
+
     args = stage_args(__doc__, raw="data/raw", out="data/split.json")
     params = load_section("split", args.params)
     ids = [entry["id"] for entry in read_manifest(args.raw)["accepted"]]

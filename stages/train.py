@@ -1,20 +1,12 @@
 """Stage train: fit the chosen architecture on the training split, early-stopped on validation."""
 
-import time
-
-from colorize.artifacts import atomic_dir, read_json
-from colorize.bundle import write_bundle
-from colorize.colour import rgb_to_lab
-from colorize.models import seed_param_count
-from colorize.palette import palette_from_dict
-from colorize.params import ParamError, load_section
-from colorize.dataset import artifact_info, load_part, load_split
-from colorize.rebalance import class_weights
 from colorize.stage import run_stage, stage_args
 
 
 def check_fits(params: dict, size: int, k: int) -> None:
     """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM."""
+    from colorize.models import seed_param_count
+    from colorize.params import ParamError
     from colorize.training import total_memory_bytes, training_bytes
 
     depth = params["unet_depth"]
@@ -31,6 +23,16 @@ def check_fits(params: dict, size: int, k: int) -> None:
 
 
 def main() -> None:
+    import time
+
+    from colorize.artifacts import atomic_dir, read_json
+    from colorize.bundle import write_bundle
+    from colorize.colour import rgb_to_lab
+    from colorize.palette import palette_from_dict
+    from colorize.params import load_section
+    from colorize.dataset import artifact_info, load_part, load_split
+    from colorize.rebalance import class_weights
+
     args = stage_args(__doc__, gray="data/gray", labels="data/labels", split="data/split.json",
                       palette="data/palette", model="models", live="metrics/train")
     params = load_section("train", args.params)
@@ -42,7 +44,8 @@ def main() -> None:
 
     from dvclive import Live
 
-    from colorize.training import LiveLogger, compile_model, fit, make_deterministic, weights_digest
+    from colorize.training import (LiveLogger, check_finite_weights, compile_model, fit, make_deterministic,
+                                   weights_digest)
 
     split = load_split(args.split)
     train = (load_part(args.gray, split["train"]), load_part(args.labels, split["train"]))
@@ -57,6 +60,7 @@ def main() -> None:
     started = time.perf_counter()
     with atomic_dir(args.live) as live_dir, Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])
+        check_finite_weights(model)
         live.summary.update(summary)
     seconds = time.perf_counter() - started
     meta = {

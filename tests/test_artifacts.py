@@ -11,18 +11,22 @@ import pytest
 from colorize.artifacts import (
     INDEX_NAME,
     TMP_PREFIX,
+    ArtifactError,
     ShardedArrayWriter,
     atomic_dir,
     clean_stale_temporaries,
     json_bytes,
+    load_shard,
     read_index,
     read_json,
     read_sharded,
     write_bytes_atomic,
     write_json_atomic,
     write_npy_atomic,
+    verify_shard,
     write_sharded,
 )
+from colorize.scratch import scratch_place
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -79,7 +83,7 @@ def test_atomic_dir_replaces_the_folder_whole(tmp_path):
         (tmp / "old-only.txt").write_text("old")
         (tmp / "both.txt").write_text("old")
     with atomic_dir(out) as tmp:
-        assert tmp != out and tmp.parent == out.parent and tmp.name.startswith(TMP_PREFIX)
+        assert tmp != out and scratch_place(out) in tmp.parents and tmp.name.startswith(TMP_PREFIX)
         (tmp / "both.txt").write_text("new")
         (tmp / "nested").mkdir()
         (tmp / "nested" / "deep.txt").write_text("deep")
@@ -109,15 +113,11 @@ def test_failure_without_a_previous_folder_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_atomic_dir_removes_stale_temporaries_of_an_interrupted_run(tmp_path):
-    (tmp_path / f"{TMP_PREFIX}out-abc").mkdir()
-    (tmp_path / f"{TMP_PREFIX}out-abc" / "partial.npy").write_bytes(b"x")
-    (tmp_path / f"{TMP_PREFIX}other-xyz").write_bytes(b"another output's, maybe mid-write")
+def test_atomic_dir_leaves_the_scratch_place_empty_and_outputs_readable(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     with atomic_dir(tmp_path / "out") as tmp:
         (tmp / "a").write_text("a")
-    assert leftovers(tmp_path) == [f"{TMP_PREFIX}other-xyz"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{TMP_PREFIX}other-xyz", "keep.txt", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "out"]
 
 
 def test_clean_stale_temporaries_on_a_missing_folder_is_a_no_op(tmp_path):
@@ -199,3 +199,80 @@ def test_empty_writer_reads_back_empty(tmp_path):
     ids, array = read_sharded(tmp_path)
     assert ids == [] and len(array) == 0
     assert json.loads((tmp_path / INDEX_NAME).read_text())["shards"] == []
+
+
+# --- verification on read -----------------------------------------------------------------------------
+
+def _stored(tmp_path: Path, array: np.ndarray | None = None) -> Path:
+    array = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) / 24 if array is None else array
+    (tmp_path / "arr").mkdir()
+    write_sharded(tmp_path / "arr", "arr", ["a", "b"], array)
+    return tmp_path / "arr"
+
+
+def test_index_records_each_shards_sha256_shape_and_dtype(tmp_path):
+    import hashlib
+
+    folder = _stored(tmp_path)
+    (shard,) = read_index(folder)["shards"]
+    assert shard["sha256"] == hashlib.sha256((folder / shard["file"]).read_bytes()).hexdigest()
+    assert shard["shape"] == [2, 3, 4] and shard["dtype"] == "float32" and shard["count"] == 2
+    verify_shard(folder / shard["file"], shard)
+
+
+def test_one_flipped_byte_fails_naming_the_file_expected_and_actual(tmp_path):
+    folder = _stored(tmp_path)
+    (shard,) = read_index(folder)["shards"]
+    data = bytearray((folder / shard["file"]).read_bytes())
+    data[-1] ^= 0x01
+    (folder / shard["file"]).write_bytes(bytes(data))
+    for read in (lambda: read_sharded(folder), lambda: verify_shard(folder / shard["file"], shard)):
+        with pytest.raises(ArtifactError) as caught:
+            read()
+        message = str(caught.value)
+        assert "\n" not in message and str(folder / shard["file"]) in message
+        assert shard["sha256"] in message and "sha256 mismatch" in message
+
+
+def test_a_shard_whose_shape_or_dtype_differs_from_its_index_is_refused(tmp_path):
+    folder = _stored(tmp_path)
+    index = read_index(folder)
+    index["shards"][0]["dtype"] = "float64"
+    (folder / INDEX_NAME).write_bytes(json_bytes(index))
+    with pytest.raises(ArtifactError, match="dtype mismatch, expected float64, got float32"):
+        load_shard(folder / index["shards"][0]["file"], index["shards"][0])
+    index["shards"][0].update(dtype="float32", shape=[2, 3, 5])
+    with pytest.raises(ArtifactError, match=r"shape mismatch, expected \(2, 3, 5\), got \(2, 3, 4\)"):
+        load_shard(folder / index["shards"][0]["file"], index["shards"][0])
+
+
+def test_non_finite_values_in_a_float_artifact_are_refused(tmp_path):
+    # A consistent checksum (the writer itself stored an inf): the finiteness check still catches it.
+    folder = _stored(tmp_path, np.array([[np.inf, 0.0], [0.5, 1.0]], dtype=np.float32))
+    with pytest.raises(ArtifactError, match="NaN or infinite"):
+        read_sharded(folder)
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x93NUMPY\x01\x00garbage", b"not an npy file at all"])
+def test_truncated_or_malformed_shards_fail_in_one_line(tmp_path, damage):
+    folder = _stored(tmp_path)
+    (shard,) = read_index(folder)["shards"]
+    (folder / shard["file"]).write_bytes(damage or (folder / shard["file"]).read_bytes()[:-7])
+    with pytest.raises(ArtifactError) as caught:
+        read_sharded(folder)
+    assert str(folder / shard["file"]) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"ids": ["a"], "shards": "x"}', '{"ids": [], "shards": []} trailing',
+                                  '{"ids": ["a"], "shards": [{"file": "a.npy", "count": 2}]}'])
+def test_malformed_index_fails_naming_it(tmp_path, text):
+    folder = _stored(tmp_path)
+    (folder / INDEX_NAME).write_text(text)
+    with pytest.raises(ArtifactError) as caught:
+        read_sharded(folder)
+    assert str(folder / INDEX_NAME) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_json_refuses_non_finite_numbers():
+    with pytest.raises(ArtifactError, match="non-finite"):
+        json_bytes({"loss": float("nan")})

@@ -261,3 +261,31 @@ def test_train_stage_refuses_what_cannot_run_before_any_work(tiny_train_params, 
         check_fits(params, size, 32)
     message = str(caught.value)
     assert "\n" not in message and ("train.arch=seed" in message or "train.unet_depth" in message)
+
+
+def test_a_non_finite_input_stops_training_with_one_line_before_anything_is_written(tiny_train_params,
+                                                                                   tiny_training_set):
+    data = dict(tiny_training_set)
+    data["train_gray"] = data["train_gray"].copy()
+    data["train_gray"][0] = np.inf  # one corrupt image
+    logged = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logged.append(epoch)
+
+    with pytest.raises(training.NonFiniteTraining) as caught:
+        train_once(tiny_train_params, data, callbacks=[Record()])
+    assert "\n" not in str(caught.value) and "epoch 1" in str(caught.value)
+    assert logged == []  # stopped inside the first epoch: no metrics were ever logged
+
+
+def test_check_finite_weights_refuses_a_nan_weight(tiny_train_params):
+    model = compile_model(tiny_train_params, 16, 4)
+    training.check_finite_weights(model)
+    weights = model.get_weights()
+    weights[0] = weights[0].copy()
+    weights[0].flat[0] = np.nan
+    model.set_weights(weights)
+    with pytest.raises(training.NonFiniteTraining):
+        training.check_finite_weights(model)

@@ -1,13 +1,18 @@
 """Atomic, deterministic writers and readers for the pipeline's artifacts.
 
 A stage killed at any moment must leave either its previous outputs or none: every file is written to a
-temporary sibling (named `.tmp-*`, git- and DVC-ignored) and renamed into place, and a folder output is
-built complete in a temporary folder and then renamed.
+temporary file and renamed into place, and a folder output is built complete in a temporary folder and
+then renamed. Temporaries live in this process's own folder of the project's scratch place (`.tmp/`,
+see colorize.scratch), which every stage start sweeps of dead runs' leftovers.
+
+Every artifact verifies itself on read: the index of a sharded array records each shard's sha256, shape
+and dtype, and readers check them while loading; a bad file is an `ArtifactError` naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -19,18 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from colorize.errors import UserError
+from colorize.scratch import DIR_MODE, FILE_MODE, work_dir
+
 TMP_PREFIX = ".tmp-"
 INDEX_NAME = "index.json"
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_CHUNK = 8 * 2**20
 
 
-# mkstemp creates files 0600; outputs get the usual mode, as an ordinary open() would give them.
-FILE_MODE = 0o666 & ~_current_umask()
+class ArtifactError(UserError, ValueError):
+    """An artifact is missing, malformed or does not match its recorded checksum, shape or dtype."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -46,25 +51,24 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temporaries(path.parent, f"{path.name}-")
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
-    try:
+    with work_dir(path) as scratch:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=scratch)
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     _fsync_dir(path.parent)
 
 
 def json_bytes(obj: Any) -> bytes:
     """Stable JSON: sorted keys, fixed indentation, trailing newline."""
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:  # NaN or infinity: never written as the non-standard literal `NaN`
+        raise ArtifactError(f"refusing to write a non-finite number to JSON ({exc})") from None
+    return (text + "\n").encode("utf-8")
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
@@ -72,8 +76,13 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """Parse a JSON artifact; malformed content is an `ArtifactError` naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc}); rerun `dvc repro` to restore or recompute it"
+                            ) from None
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -104,27 +113,35 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder; on success it replaces `path` whole, on failure it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Only this output's own leftovers: another output in the same folder may be mid-write.
-    clean_stale_temporaries(path.parent, f"{path.name}-")
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent))
-    try:
+    with work_dir(path) as scratch:  # removed with whatever is left in it, on success or failure
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=scratch))
+        os.chmod(tmp, DIR_MODE)  # mkdtemp gives 0700; the output folder is readable as the umask allows
         yield tmp
         for child in tmp.rglob("*"):
             if child.is_file():
                 with open(child, "rb") as f:
                     os.fsync(f.fileno())
+        _swap_in(tmp, path, scratch)
+    _fsync_dir(path.parent)
+
+
+def _swap_in(tmp: Path, path: Path, scratch: Path) -> None:
+    """Rename `tmp` to `path`, moving an old `path` aside first so the final rename is a single step."""
+    for _ in range(10):  # another writer of the same path may swap between our steps: try again
         if path.exists() or path.is_symlink():
-            # Move the old output aside first so the rename below is a single step.
-            old = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}-old-", dir=path.parent))
-            os.replace(path, old / "x")
+            old = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}-old-", dir=scratch))
+            try:
+                os.replace(path, old / "x")
+            except FileNotFoundError:
+                pass
+        try:
             os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            return
+        except OSError as exc:  # ENOTEMPTY / EEXIST: a concurrent writer put a folder there meanwhile
+            if not (path.exists() or path.is_symlink()):
+                raise
+            last = exc
+    raise last
 
 
 class ShardedArrayWriter:
@@ -166,8 +183,12 @@ class ShardedArrayWriter:
         if not self._pending:
             return
         file_name = f"{self.name}-{len(self.shards):05d}.npy"
-        np.save(self.folder / file_name, np.stack(self._pending), allow_pickle=False)
-        self.shards.append({"file": file_name, "count": len(self._pending)})
+        shard = np.stack(self._pending)
+        with open(self.folder / file_name, "wb") as f:
+            hashing = _HashingFile(f)
+            np.save(hashing, shard, allow_pickle=False)
+        self.shards.append({"file": file_name, "count": len(self._pending), "sha256": hashing.digest.hexdigest(),
+                            "shape": list(shard.shape), "dtype": str(shard.dtype)})
         self._pending, self._pending_bytes = [], 0
 
     def close(self, extra: dict[str, Any] | None = None) -> None:
@@ -193,14 +214,121 @@ def write_sharded(folder: Path, name: str, ids: Sequence[str], array: np.ndarray
 
 
 def read_index(folder: str | Path) -> dict[str, Any]:
-    return read_json(Path(folder) / INDEX_NAME)
+    """A sharded array's index, checked for the keys readers rely on."""
+    path = Path(folder) / INDEX_NAME
+    index = read_json(path)
+    shards = index.get("shards") if isinstance(index, dict) else None
+    if (not isinstance(shards, list) or not isinstance(index.get("ids"), list)
+            or not all(isinstance(s, dict) and {"file", "count"} <= s.keys() for s in shards)):
+        raise ArtifactError(f"{path} is not a sharded-array index; rerun `dvc repro` to restore or recompute it")
+    if sum(int(s["count"]) for s in shards) != len(index["ids"]):
+        raise ArtifactError(f"{path}: its shards hold {sum(int(s['count']) for s in shards)} rows but it lists "
+                            f"{len(index['ids'])} ids")
+    return index
+
+
+class _HashingFile:
+    """A file wrapper that hashes every byte read or written through it."""
+
+    def __init__(self, f: Any):
+        self.f, self.digest = f, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.digest.update(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.f.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:n])
+        return n
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return self.f.write(data)
+
+
+def _shard_error(path: Path, what: str, expected: Any, actual: Any) -> ArtifactError:
+    return ArtifactError(f"{path}: {what} mismatch, expected {expected}, got {actual} (corrupt or altered "
+                         f"artifact; rerun `dvc repro -f` on the stage that writes it)")
+
+
+def _read_header(f: _HashingFile, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read_header(f)
+    except ValueError as exc:
+        raise ArtifactError(f"{path} is not a valid .npy file ({exc})") from None
+
+
+def _read_npy(f: _HashingFile, path: Path) -> np.ndarray:
+    shape, fortran, dtype = _read_header(f, path)
+    if dtype.hasobject:
+        raise ArtifactError(f"{path} holds Python objects; refusing to load it")
+    array = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if array.size else memoryview(b"")
+    done = 0
+    while done < len(view):
+        n = f.readinto(view[done:done + _CHUNK])
+        if not n:
+            raise ArtifactError(f"{path} is truncated: {done} of {len(view)} data bytes")
+        done += n
+    return array
+
+
+def load_shard(path: str | Path, entry: dict[str, Any], finite: bool = True) -> np.ndarray:
+    """Load one shard, hashing while reading, and check it against its index `entry` (sha256, shape,
+    dtype, count); with `finite`, floating-point data must hold no NaN or infinity."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            f = _HashingFile(raw)
+            array = _read_npy(f, path)
+            while f.read(_CHUNK):  # trailing bytes count in the checksum too
+                pass
+    except FileNotFoundError:
+        raise ArtifactError(f"missing artifact {path}: rerun `dvc repro` to restore or recompute it") from None
+    check_shard(path, entry, f.digest.hexdigest(), array.shape, array.dtype)
+    if finite and array.dtype.kind in "fc" and not np.isfinite(array).all():
+        raise ArtifactError(f"{path} holds NaN or infinite values (corrupt artifact; rerun `dvc repro -f` on "
+                            f"the stage that writes it)")
+    return array
+
+
+def check_shard(path: Path, entry: dict[str, Any], sha256: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Compare what was read with the index entry; the first difference is an `ArtifactError`."""
+    if "sha256" not in entry:
+        raise ArtifactError(f"{path}: its index records no sha256 (written by an older version); rerun "
+                            f"`dvc repro` to recompute it")
+    if sha256 != entry["sha256"]:
+        raise _shard_error(path, "sha256", entry["sha256"], sha256)
+    if list(shape) != list(entry.get("shape", shape)) or shape[:1] != (entry["count"],):
+        raise _shard_error(path, "shape", tuple(entry.get("shape", (entry["count"],))), tuple(shape))
+    if str(dtype) != entry.get("dtype", str(dtype)):
+        raise _shard_error(path, "dtype", entry["dtype"], dtype)
+
+
+def verify_shard(path: str | Path, entry: dict[str, Any]) -> None:
+    """Check a shard file against its index entry without keeping it in memory (for memory-mapped or
+    streaming readers): one streaming pass for the sha256, the .npy header for shape and dtype."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            f = _HashingFile(raw)
+            shape, _, dtype = _read_header(f, path)
+            while f.read(_CHUNK):
+                pass
+    except FileNotFoundError:
+        raise ArtifactError(f"missing artifact {path}: rerun `dvc repro` to restore or recompute it") from None
+    check_shard(path, entry, f.digest.hexdigest(), shape, dtype)
 
 
 def read_sharded(folder: str | Path, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
-    """Load a sharded array; with `ids`, only those rows, in that order."""
+    """Load a sharded array, every shard verified; with `ids`, only those rows, in that order."""
     folder = Path(folder)
     index = read_index(folder)
-    parts = [np.load(folder / shard["file"], allow_pickle=False) for shard in index["shards"]]
+    parts = [load_shard(folder / shard["file"], shard) for shard in index["shards"]]
     if parts:
         array = np.concatenate(parts) if len(parts) > 1 else parts[0]
     else:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from skimage import color
 
+from colorize.errors import UserError
+
 # Pixels converted per step: float64 temporaries of skimage stay around 100 MB.
 CHUNK_PIXELS = 1 << 20
 # Bisection steps of `reduce_chroma`: chroma is cut at most 2**-12 (0.03 units at chroma 130) too far.
@@ -23,7 +25,7 @@ GAMUT_TOLERANCE = 1e-9
 GRAY_TOLERANCE = 1e-4
 
 
-class ArrayError(ValueError):
+class ArrayError(UserError, ValueError):
     """An input array has the wrong shape, dtype or values; the message names it."""
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from colorize.artifacts import INDEX_NAME, read_index, read_json, read_sharded
+from colorize.artifacts import INDEX_NAME, ArtifactError, read_index, read_json, read_sharded
 from colorize.errors import UserError
 
 
@@ -21,7 +21,11 @@ def require(path: Path) -> Path:
 
 def load_split(path: Path) -> dict[str, list[str]]:
     split = read_json(require(path))
-    return {part: list(split[part]) for part in ("train", "val", "test")}
+    try:
+        return {part: list(split[part]) for part in ("train", "val", "test")}
+    except (KeyError, TypeError):
+        raise ArtifactError(f"{path} is not a split (train, val, test id lists); rerun `dvc repro` to restore "
+                            f"or recompute it") from None
 
 
 def load_part(folder: Path, ids: Sequence[str]) -> np.ndarray:

@@ -1,13 +1,20 @@
-"""What every stage script shares: its command line and one-line error reporting."""
+"""What every stage script shares: its command line and one-line error reporting.
+
+A stage script imports only this module at load time and everything else inside `main`, so that a
+Ctrl-C at any moment (even while Keras is being imported) ends in the same one line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from colorize.errors import UserError
+
+INTERRUPTED = "interrupted; rerun `dvc repro` to restore or recompute its outputs"
 
 
 def stage_args(description: str, argv: list[str] | None = None, **paths: str) -> argparse.Namespace:
@@ -20,13 +27,31 @@ def stage_args(description: str, argv: list[str] | None = None, **paths: str) ->
     return parser.parse_args(argv)
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage; a UserError or an interruption ends it with one line on stderr."""
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _start(name: str) -> None:
+    """Take the stage's lock and remove dead runs' temporaries from the project's scratch place."""
+    from colorize.scratch import lock_stage, sweep
+
+    lock_stage(name)
+    sweep(".")
+
+
+def run_stage(main: Callable[[], None], name: str | None = None) -> None:
+    """Run a stage; a UserError, Ctrl-C or SIGTERM ends it with one line on stderr."""
+    name = name or Path(sys.argv[0]).stem
     try:
+        signal.signal(signal.SIGTERM, _terminate)
+        _start(name)
         main()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C must not interrupt the clean-up
     except UserError as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not turn this into a traceback
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print("error: interrupted; outputs were left as they were before this run", file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"error: {name} {INTERRUPTED}", file=sys.stderr)
         sys.exit(130)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from colorize.backend import import_keras
+from colorize.errors import UserError
 from colorize.models import build_model, make_loss, make_optimizer
 
 keras = import_keras()
@@ -113,7 +114,7 @@ def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.
         batches,
         validation_data=(val[0][..., None], val[1]) if has_val else None,
         epochs=params["epochs"],
-        callbacks=[stopper, *callbacks],
+        callbacks=[StopOnNonFinite(), stopper, *callbacks],
         verbose=verbose,
     )
     monitored = history.history["val_loss" if has_val else "loss"]
@@ -125,6 +126,36 @@ def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.
         **{f"best_{name}": float(values[best_epoch]) for name, values in history.history.items()
            if name.endswith("accuracy")},
     }
+
+
+class NonFiniteTraining(UserError):
+    """The loss or the weights became NaN or infinite: nothing is written."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """End training at the first non-finite loss, with one line saying where (Keras' TerminateOnNaN
+    only stops, and the NaN model would then be saved)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteTraining(f"training loss became {float(loss)} at batch {batch + 1} of epoch "
+                                    f"{self.epoch + 1}; nothing was written (check the inputs, or lower "
+                                    f"train.lr)")
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                raise NonFiniteTraining(f"{name} became {float(value)} at epoch {epoch + 1}; nothing was "
+                                        f"written (check the inputs, or lower train.lr)")
+
+
+def check_finite_weights(model: keras.Model) -> None:
+    if not all(np.isfinite(weight).all() for weight in model.get_weights()):
+        raise NonFiniteTraining("the trained weights hold NaN or infinite values; nothing was written")
 
 
 class LiveLogger(keras.callbacks.Callback):
