@@ -26,8 +26,11 @@ def params_file() -> Path:
 
 @pytest.fixture
 def real_params() -> dict[str, Any]:
-    """A fresh copy of every section of the real params.yaml, to modify freely."""
-    return yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    """A fresh copy of every section of the real params.yaml, to modify freely; fetch accepts a single
+    image (the tests' sources are tiny)."""
+    params = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    params["fetch"]["min_images"] = 1
+    return params
 
 
 @pytest.fixture

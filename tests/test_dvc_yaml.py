@@ -14,6 +14,7 @@ from module_deps import ROOT, stage_modules
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = PIPELINE["stages"]
 ORDER = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
+CHECKS = ["validate"]  # cross-checks between sections, first in the DAG (colorize.crosscheck)
 
 
 def sections_read(script: Path) -> set[str]:
@@ -28,13 +29,13 @@ def sections_read(script: Path) -> set[str]:
 
 
 def test_the_eight_stages_exist_with_one_script_each() -> None:
-    assert list(STAGES) == ORDER
+    assert list(STAGES) == [*CHECKS, *ORDER]
     for name, stage in STAGES.items():
         assert stage["cmd"] == f"python stages/{name}.py"
         assert (ROOT / "stages" / f"{name}.py").is_file()
 
 
-@pytest.mark.parametrize("name", ORDER)
+@pytest.mark.parametrize("name", [*CHECKS, *ORDER])
 def test_deps_list_script_and_every_imported_module(name: str) -> None:
     deps = STAGES[name]["deps"]
     code_deps = [dep for dep in deps if dep.endswith(".py")]
@@ -45,6 +46,15 @@ def test_deps_list_script_and_every_imported_module(name: str) -> None:
 def test_params_are_exactly_the_section_the_script_reads(name: str) -> None:
     assert STAGES[name]["params"] == [name]
     assert sections_read(ROOT / "stages" / f"{name}.py") == {name}
+
+
+def test_validate_reads_exactly_its_declared_cross_checked_keys_and_runs_first() -> None:
+    from colorize.crosscheck import CROSS_CHECKED
+
+    assert STAGES["validate"]["params"] == list(CROSS_CHECKED)
+    assert sections_read(ROOT / "stages" / "validate.py") == set()
+    assert STAGES["validate"]["outs"][0] in STAGES["fetch"]["deps"]
+    assert ".tmp" in STAGES["validate"]["deps"]  # leftovers of a killed run make it rerun and sweep
 
 
 def test_params_file_is_plain_yaml() -> None:

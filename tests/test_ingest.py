@@ -345,7 +345,7 @@ def test_a_dead_url_fails_the_run_by_default_or_is_skipped(server, tmp_path, rea
     with pytest.raises(FetchError) as caught:
         run_fetch(fetch_params(real_params, source=listing, retries=2, backoff_s=0), raw, None, progress=False)
     assert str(caught.value) == f"download failed: {dead}: HTTP 503 Service Unavailable (after 3 attempts)"
-    assert not raw.exists() and not list(tmp_path.glob(".tmp-*"))  # no partial download lands anywhere
+    assert not raw.exists() and not list(tmp_path.glob(".tmp*"))  # no partial download lands anywhere
 
     counts = run_fetch(fetch_params(real_params, source=listing, retries=1, backoff_s=0, on_error="skip"), raw, None,
                        progress=False)
@@ -459,6 +459,7 @@ def write_stage_params(folder: Path, real_params: dict[str, Any], **fetch: Any) 
     data["fetch"] = {**real_params["fetch"], **fetch}
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    (folder / "dvc.yaml").touch()  # a project: its scratch place is folder/.tmp
     return path
 
 
@@ -511,7 +512,7 @@ def kill_when(process: subprocess.Popen, ready, timeout: float = 30) -> bool:
 
 
 def spool_started(data_dir: Path) -> bool:
-    return any(p.stat().st_size > 0 for p in data_dir.glob(".tmp-raw-*/.work/spool"))
+    return any(p.stat().st_size > 0 for p in data_dir.parent.glob(".tmp/run-*/.tmp-raw-*/.work/spool"))
 
 
 def test_sigkill_mid_ingest_leaves_no_or_the_previous_raw_data(server, tmp_path, real_params):
@@ -536,7 +537,7 @@ def test_sigkill_mid_ingest_leaves_no_or_the_previous_raw_data(server, tmp_path,
     write_stage_params(tmp_path, real_params, source=slow_list)
     process = subprocess.Popen(stage, cwd=tmp_path, env=stage_env(), stderr=subprocess.DEVNULL)
     assert kill_when(process, lambda: spool_started(data_dir))
-    assert list(data_dir.glob(".tmp-raw-*"))  # the kill did interrupt a run in progress
+    assert list(data_dir.parent.glob(".tmp/run-*/.tmp-raw-*"))  # the kill did interrupt a run in progress
     assert snapshot(data_dir / "raw") == previous
     assert (tmp_path / "metrics" / "fetch.json").read_bytes() == previous_metrics
 
@@ -545,6 +546,7 @@ def test_sigkill_mid_ingest_leaves_no_or_the_previous_raw_data(server, tmp_path,
     done = run_stage(tmp_path)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in data_dir.iterdir()) == ["raw"]
+    assert not list(data_dir.parent.glob(".tmp/run-*"))
     assert check_consistent(data_dir / "raw")["counts"]["accepted"] == 60
 
 
@@ -557,7 +559,7 @@ def test_sigkill_while_writing_shards_never_leaves_a_partial_store(tmp_path, rea
     write_stage_params(tmp_path, real_params, source=str(folder), shard_bytes=1024)  # one shard per image
     process = subprocess.Popen([sys.executable, str(STAGE)], cwd=tmp_path, env=stage_env(),
                                stderr=subprocess.DEVNULL)
-    killed = kill_when(process, lambda: any(data_dir.glob(".tmp-raw-*/raw-00001.tar")))
+    killed = kill_when(process, lambda: any(data_dir.parent.glob(".tmp/run-*/.tmp-raw-*/raw-00001.tar")))
     raw = data_dir / "raw"
     if killed:
         assert not raw.exists()
@@ -577,3 +579,16 @@ def test_a_pinned_digest_of_a_url_is_verified(server, tmp_path, real_params):
         run_fetch(fetch_params(real_params, source=url, sha256="c" * 64), tmp_path / "raw", None, progress=False)
     assert str(caught.value) == f"checksum mismatch for {url}: expected sha256 {'c' * 64}, got {digest}"
     assert decisions(read_manifest(tmp_path / "raw")) == {url: "accepted"}  # the good run's data is kept
+
+
+def test_fewer_images_than_min_images_fail_before_the_raw_data_is_replaced(tmp_path, real_params):
+    raw = tmp_path / "raw"
+    run_fetch(fetch_params(real_params, source="builtin", builtin={"count": 4, "seed": 0, "style": "pika"}),
+              raw, None, progress=False, workers=1)
+    before = sorted((p.name, p.read_bytes()) for p in raw.iterdir())
+    with pytest.raises(FetchError) as caught:
+        run_fetch(fetch_params(real_params, source="builtin", min_images=5,
+                               builtin={"count": 2, "seed": 1, "style": "pika"}), raw, None, progress=False, workers=1)
+    assert str(caught.value) == ("fetch: 2 usable images in 'builtin', fewer than fetch.min_images=5; "
+                                 "nothing was written")
+    assert sorted((p.name, p.read_bytes()) for p in raw.iterdir()) == before

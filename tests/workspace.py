@@ -13,7 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore")
-PROJECT_FOLDERS = ("stages", "src")
+PROJECT_FOLDERS = ("stages", "src", ".tmp")
 
 
 def merge(base: dict, changes: dict) -> dict:

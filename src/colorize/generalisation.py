@@ -6,7 +6,6 @@ drawn with another seed (e.g. `builtin:blob`, a differently styled set).
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,13 @@ from colorize.images import decode_image
 from colorize.ingest import run_fetch
 from colorize.palette import nearest_palette_index
 from colorize.rawstore import iter_raw
+from colorize.scratch import work_dir
 from colorize.transforms import rgb_to_gray, square_resize
 
 EXTRA_SEED = 1  # the built-in training set uses fetch.builtin.seed (0 by default)
 FETCH_DEFAULTS: dict[str, Any] = {
-    "sha256": None, "min_side": 8, "keep_gray": False, "max_pixels": 64_000_000, "max_files": 200_000,
+    "sha256": None, "min_images": 1, "min_side": 8, "keep_gray": False, "max_pixels": 64_000_000,
+    "max_files": 200_000,
     "max_total_bytes": 8_000_000_000, "timeout_s": 30, "retries": 3, "backoff_s": 0.5, "on_error": "skip",
     "shard_bytes": 256 * 2**20,
 }
@@ -39,8 +40,9 @@ def fetch_params(source: str, count: int) -> dict[str, Any]:
 def load_source(source: str, count: int, bundle: Bundle) -> Images:
     """Fetch, resize, gray and encode a source exactly as the pipeline would, with the bundle's settings."""
     method = bundle.meta.get("resize_method", "lanczos")
-    with tempfile.TemporaryDirectory() as scratch:
-        raw_dir = Path(scratch) / "raw"
+    # In the project's scratch place, never the system temp folder: a kill leaves it to the next sweep.
+    with work_dir(Path.cwd() / "extra") as scratch:
+        raw_dir = scratch / "raw"
         run_fetch(fetch_params(source, count), raw_dir, None, progress=False)
         ids, rgb = [], []
         for image_id, data in iter_raw(raw_dir):

@@ -203,6 +203,9 @@ def run_fetch(params: dict[str, Any], raw_dir: Path, metrics_path: Path | None, 
                 bar.update()
             if not tally.kept:
                 raise _nothing_usable(params["source"], tally.counts())
+            if len(tally.kept) < params["min_images"]:  # refused before data/raw is replaced
+                raise FetchError(f"fetch: {len(tally.kept)} usable images in {params['source']!r}, fewer than "
+                                 f"fetch.min_images={params['min_images']}; nothing was written")
             kept = sorted(tally.kept.values(), key=lambda k: k.id)
 
             def reader(k: _Kept):

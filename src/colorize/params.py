@@ -172,6 +172,7 @@ SCHEMAS: dict[str, Schema] = {
             "style": choice("pika", "blob"),
         },
         "sha256": optional(sha256_digest),
+        "min_images": integer(1),
         "min_side": integer(1),
         "keep_gray": boolean,
         "max_pixels": integer(1),

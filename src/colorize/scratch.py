@@ -5,7 +5,7 @@ the project (the nearest folder above an output holding `dvc.yaml`; else the out
 piece of work gets `.tmp/run-<pid>-<random>/` and holds an exclusive flock on `.tmp/run-<...>.lock`
 while it lasts: the kernel drops the lock when the process dies however it dies, so `sweep` (run at
 every stage start) removes exactly the leftovers of dead runs and never a live run's work. Stage locks
-(`.tmp/stage-<name>.lock`) keep two runs of one stage from interleaving.
+(`stage-<name>.lock`) keep two runs of one stage from interleaving.
 """
 
 from __future__ import annotations
@@ -122,11 +122,15 @@ class StageBusy(UserError):
 
 
 def lock_stage(name: str, near: str | Path = ".") -> int:
-    """Hold `.tmp/stage-<name>.lock` for this process's life; refuse if another process holds it."""
+    """Hold the stage's lock file for this process's life; refuse if another process holds it. The lock
+    lives in DVC's own `.dvc/tmp/` where there is one (`.tmp/` is a dependency of `validate`)."""
     place = scratch_place(near)
-    place.mkdir(parents=True, exist_ok=True)
-    fd = _try_lock(place / f"stage-{name}.lock")
+    dvc_tmp = place.parent / ".dvc" / "tmp"
+    folder = dvc_tmp if dvc_tmp.is_dir() else place
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / f"stage-{name}.lock"
+    fd = _try_lock(lock)
     if fd is None:
-        raise StageBusy(f"stage {name} is already running in this project (another process holds "
-                        f"{place / f'stage-{name}.lock'}); wait for it to finish")
+        raise StageBusy(f"stage {name} is already running in this project (another process holds {lock}); "
+                        f"wait for it to finish")
     return fd
