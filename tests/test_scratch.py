@@ -85,6 +85,7 @@ def test_outputs_are_as_readable_as_the_umask_allows(tmp_path, umask):
 import os, sys
 from pathlib import Path
 os.umask({umask})
+from colorize.artifacts import atomic_dir, write_bytes_atomic
 out = Path(sys.argv[1])
 with atomic_dir(out / "folder") as tmp:
     (tmp / "inner.bin").write_bytes(b"x")
