@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from colorize.bundle import (  # noqa: E402
     META_FILE,
     MODEL_FILE,
     PALETTE_FILE,
+    ZIP_EPOCH,
     BundleError,
     load_bundle,
     predict_probabilities,
@@ -131,7 +133,35 @@ def test_unreadable_palette_meta_and_model(bundle_copy):
 
 def test_corrupt_model_file(bundle_copy):
     (bundle_copy / MODEL_FILE).write_bytes(b"this is not a keras archive")
-    assert f"cannot load {MODEL_FILE}" in bundle_error(bundle_copy)
+    assert f"{MODEL_FILE} is truncated or corrupt (sha256 expected" in bundle_error(bundle_copy)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_truncated_model_file_says_so_with_or_without_a_recorded_digest(bundle_copy, keep):
+    data = (bundle_copy / MODEL_FILE).read_bytes()
+    (bundle_copy / MODEL_FILE).write_bytes(data[:int(len(data) * keep)])
+    assert f"{MODEL_FILE} is truncated or corrupt" in bundle_error(bundle_copy)
+    meta = json.loads((bundle_copy / META_FILE).read_text())
+    del meta["model_sha256"]  # a bundle from before digests were recorded: the zip check still says so
+    (bundle_copy / META_FILE).write_text(json.dumps(meta))
+    assert f"{MODEL_FILE} is truncated or corrupt (not a complete zip archive" in bundle_error(bundle_copy)
+
+
+def test_equal_weights_give_byte_identical_bundles_whenever_they_are_saved(tmp_path, model):
+    import time
+
+    palette = {"space": "rgb", "k": 4, "rgb": [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]}
+    meta = {"image_size": 16, "gray_weights": [0.21, 0.72, 0.07], "fill": [255, 255, 255]}
+    write_bundle(tmp_path / "a", model, palette, meta)
+    time.sleep(2.1)  # zip timestamps have a 2-second resolution
+    write_bundle(tmp_path / "b", model, palette, meta)
+    for name in (MODEL_FILE, PALETTE_FILE, META_FILE):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    with zipfile.ZipFile(tmp_path / "a" / MODEL_FILE) as archive:
+        names = archive.namelist()
+        assert names == sorted(names)
+        assert {info.date_time for info in archive.infolist()} == {ZIP_EPOCH}
+        assert "date_saved" not in archive.read("metadata.json").decode()
 
 
 def test_metadata_without_image_size(bundle_copy):

@@ -5,6 +5,9 @@ Everything loads safely: JSON for data, Keras' safe mode for the model, never pi
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,8 @@ MODEL_FILE = "model.keras"
 PALETTE_FILE = "palette.json"
 META_FILE = "bundle.json"
 REQUIRED_META = ("image_size", "gray_weights", "fill")
+# Every member of model.keras gets this timestamp: the archive's bytes depend on the model only.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class BundleError(UserError, ValueError):
@@ -53,8 +58,51 @@ def write_bundle(folder: Path, model: keras.Model, palette_data: dict[str, Any],
     """Write model, palette and metadata into `folder`, replacing it whole (atomically)."""
     with atomic_dir(folder) as tmp:
         model.save(tmp / MODEL_FILE)
+        normalize_keras_archive(tmp / MODEL_FILE)
         (tmp / PALETTE_FILE).write_bytes(json_bytes(palette_data))
-        (tmp / META_FILE).write_bytes(json_bytes({"format": BUNDLE_FORMAT, **meta}))
+        (tmp / META_FILE).write_bytes(json_bytes({"format": BUNDLE_FORMAT, **meta,
+                                                  "model_sha256": file_sha256(tmp / MODEL_FILE)}))
+
+
+def normalize_keras_archive(path: Path) -> None:
+    """Rewrite a `.keras` zip so equal models give equal bytes: members sorted, one fixed timestamp and
+    mode, and no save date in metadata.json (Keras stamps both with the time of saving)."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in sorted(members, key=lambda member: member[0].filename):
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata.pop("date_saved", None)
+                data = json.dumps(metadata, sort_keys=True).encode()
+            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
+            fixed.compress_type, fixed.create_system, fixed.external_attr = info.compress_type, 3, 0o644 << 16
+            archive.writestr(fixed, data)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_model_file(folder: Path, meta: dict[str, Any]) -> None:
+    """A truncated or altered model.keras fails here with one line, before Keras reads it."""
+    path = Path(folder) / MODEL_FILE
+    expected = meta.get("model_sha256")  # bundles written before it was recorded have none
+    if expected is not None and (actual := file_sha256(path)) != expected:
+        raise BundleError(f"model bundle {folder}: {MODEL_FILE} is truncated or corrupt (sha256 expected "
+                          f"{expected}, got {actual}); rerun `dvc repro` to restore or retrain it")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise BundleError(f"model bundle {folder}: {MODEL_FILE} is truncated or corrupt (not a complete "
+                          f"zip archive: {exc})") from None
+    if bad is not None:
+        raise BundleError(f"model bundle {folder}: {MODEL_FILE} is corrupt (member {bad} fails its CRC)")
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -82,9 +130,10 @@ def load_bundle(folder: Path) -> Bundle:
     """Load and cross-check a bundle: the model's input size and class count must match its metadata."""
     from colorize.backend import import_keras
 
-    keras = import_keras()
     folder = Path(folder)
     meta = read_meta(folder)
+    check_model_file(folder, meta)
+    keras = import_keras()
     try:
         palette, space = palette_from_dict(read_json(folder / PALETTE_FILE))
     except (ValueError, KeyError) as exc:
