@@ -58,7 +58,7 @@ class ImageInfo:
     format: str    # Pillow's format name, e.g. "PNG"
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def _open(data: bytes, max_pixels: int, limit_name: str = "fetch.max_pixels") -> Image.Image:
     """Open (header only) and check the claimed size before any pixel is decoded."""
     if not data:
         raise ImageRejected("empty_file", "the file is empty (0 bytes)")
@@ -78,7 +78,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     width, height = img.size
     if width * height > max_pixels:
         raise ImageRejected("decompression_bomb",
-                            f"{width}x{height} = {width * height} pixels is over fetch.max_pixels {max_pixels}")
+                            f"{width}x{height} = {width * height} pixels is over {limit_name} {max_pixels}")
     if width < 1 or height < 1:
         raise ImageRejected("corrupt", f"the header claims a size of {width}x{height}")
     return img
@@ -136,10 +136,10 @@ def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
         raise ImageRejected("unsupported_mode", f"cannot convert mode {mode} to {target}: {_one_line(exc)}") from None
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int, limit_name: str = "fetch.max_pixels") -> Image.Image:
     """Decode bytes to an 8-bit "RGB" or "RGBA" image: first frame, EXIF orientation applied,
     CMYK -> RGB, 16-bit scaled to 8-bit, LA/P/transparency -> RGBA; or raise `ImageRejected`."""
-    return _to_rgb_or_rgba(_load_first_frame(_open(data, max_pixels)))
+    return _to_rgb_or_rgba(_load_first_frame(_open(data, max_pixels, limit_name)))
 
 
 def has_colour(img: Image.Image) -> bool:
