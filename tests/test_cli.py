@@ -300,6 +300,48 @@ def test_too_many_pixels_is_a_reported_failure(tiny, pictures, tmp_path, capsys)
     assert code == 1
     assert output_files(tmp_path) == {"rgb-1x1.png"}
     assert "decompression_bomb" in err[0] and str(pictures["rgb 301x517"]) in err[0]
+    assert "over --max-pixels 1000" in err[0] and "fetch.max_pixels" not in err[0]
+
+
+def test_a_max_pixels_above_pillows_own_limit_is_honoured(tiny, pictures, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # Pillow refuses above twice this: 301x517 is
+    code, err = run_main(capsys, pictures["rgb 301x517"], "-o", tmp_path, "--model", tiny.folder,
+                         "--max-pixels", "1000000")
+    assert code == 0, err
+    assert output_files(tmp_path) == {"rgb-301x517.png"}
+
+
+def test_batches_are_cut_by_the_memory_budget_not_only_by_count(tmp_path):
+    from colorize.cli import Job, batch_bytes, memory_batches
+
+    jobs = [Job(tmp_path / f"{i}.png", tmp_path / f"{i}-out.png") for i in range(6)]
+    pixels = {job.source: n for job, n in zip(jobs, [10**6, 10**6, 10**6, 4 * 10**6, 10**6, 10**8])}
+    budget = batch_bytes([10**6] * 3)
+    planned = list(memory_batches(jobs, 32, budget, pixels_of=pixels.__getitem__))
+    batches = [[job.source.name for job in batch] for batch, _ in planned if batch]
+    assert batches == [["0.png", "1.png", "2.png"], ["4.png"]]
+    refused = [line for _, errors in planned for line in errors]
+    assert len(refused) == 2 and all("over --max-memory" in line for line in refused)
+    assert refused[0].startswith(str(jobs[3].source)) and refused[1].startswith(str(jobs[5].source))
+    for batch, _ in planned:
+        assert batch_bytes([pixels[job.source] for job in batch]) <= budget
+    assert [len(b) for b, _ in memory_batches(jobs[:3], 2, budget, pixels_of=pixels.__getitem__)] == [2, 1]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("8G", 8 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", 3 * 2**29),
+                                                ("1000", 1000)])
+def test_memory_sizes_are_parsed(text, expected):
+    from colorize.cli import parse_bytes
+
+    assert parse_bytes(text) == expected
+
+
+def test_a_bad_memory_size_exits_2(pictures, tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        run_main(capsys, pictures["gray"], "-o", tmp_path, "--max-memory", "lots")
+    assert caught.value.code == 2
 
 
 def test_an_unwritable_output_is_reported(tiny, pictures, tmp_path, capsys):
@@ -383,7 +425,7 @@ def edit_meta(**values):
 @pytest.mark.parametrize(("change", "words"), [
     (lambda folder: shutil.rmtree(folder), "not found"),
     (lambda folder: (folder / "palette.json").unlink(), "missing palette.json"),
-    (lambda folder: (folder / "model.keras").write_bytes(b"junk"), "cannot load model.keras"),
+    (lambda folder: (folder / "model.keras").write_bytes(b"junk"), "model.keras is truncated or corrupt"),
     (edit_meta(image_size=32), "mismatched"),
     (edit_meta(format=99), "format 99"),
 ], ids=["missing", "incomplete", "corrupt model", "mismatched size", "newer format"])
