@@ -93,16 +93,16 @@ def check_model_file(folder: Path, meta: dict[str, Any]) -> None:
     path = Path(folder) / MODEL_FILE
     expected = meta.get("model_sha256")  # bundles written before it was recorded have none
     if expected is not None and (actual := file_sha256(path)) != expected:
-        raise BundleError(f"model bundle {folder}: {MODEL_FILE} is truncated or corrupt (sha256 expected "
+        raise BundleError(f"model bundle {folder}: {path} is truncated or corrupt (sha256 expected "
                           f"{expected}, got {actual}); rerun `dvc repro` to restore or retrain it")
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise BundleError(f"model bundle {folder}: {MODEL_FILE} is truncated or corrupt (not a complete "
+        raise BundleError(f"model bundle {folder}: {path} is truncated or corrupt (not a complete "
                           f"zip archive: {exc})") from None
     if bad is not None:
-        raise BundleError(f"model bundle {folder}: {MODEL_FILE} is corrupt (member {bad} fails its CRC)")
+        raise BundleError(f"model bundle {folder}: {path} is corrupt (member {bad} fails its CRC)")
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
