@@ -147,6 +147,23 @@ def test_truncated_model_file_says_so_with_or_without_a_recorded_digest(bundle_c
     assert f"{MODEL_FILE} is truncated or corrupt (not a complete zip archive" in bundle_error(bundle_copy)
 
 
+def test_equal_weights_give_byte_identical_bundles_in_separate_processes(tmp_path, saved):
+    """Keras writes object addresses (`shared_object_id`) into config.json: they must not reach the file."""
+    code = textwrap.dedent(f"""
+        import shutil, sys
+        from pathlib import Path
+        from colorize.bundle import load_bundle, write_bundle
+        from colorize.artifacts import read_json
+        bundle = load_bundle(Path({str(saved)!r}))
+        meta = {{k: v for k, v in bundle.meta.items() if k not in ("format", "model_sha256")}}
+        write_bundle(Path(sys.argv[1]), bundle.model, read_json(Path({str(saved)!r}) / "palette.json"), meta)
+    """)
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True, capture_output=True)
+    for name in (MODEL_FILE, PALETTE_FILE, META_FILE):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
 def test_equal_weights_give_byte_identical_bundles_whenever_they_are_saved(tmp_path, model):
     import time
 

@@ -12,8 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore")
-PROJECT_FOLDERS = ("stages", "src", ".tmp")
+PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore", ".tmp/README.md")
+PROJECT_FOLDERS = ("stages", "src")
 
 
 def merge(base: dict, changes: dict) -> dict:
@@ -57,6 +57,7 @@ def make_workspace(repo: Path, *changes: dict) -> Path:
     """Copy the pipeline into `repo`, apply param changes, git init, dvc init, and commit."""
     repo.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, repo / name)
     for folder in PROJECT_FOLDERS:
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))

@@ -75,9 +75,27 @@ def normalize_keras_archive(path: Path) -> None:
                 metadata = json.loads(data)
                 metadata.pop("date_saved", None)
                 data = json.dumps(metadata, sort_keys=True).encode()
+            elif info.filename == "config.json":
+                data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
             fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
             fixed.compress_type, fixed.create_system, fixed.external_attr = info.compress_type, 3, 0o644 << 16
             archive.writestr(fixed, data)
+
+
+def _renumber_shared_objects(config: Any) -> Any:
+    """Replace Keras' `shared_object_id`s (Python object addresses, new each run) by 1, 2, ... in order of
+    first appearance: the same links between shared objects, the same bytes every run."""
+    numbers: dict[Any, int] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: numbers.setdefault(value, len(numbers) + 1) if key == "shared_object_id" else walk(value)
+                    for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return walk(config)
 
 
 def file_sha256(path: Path) -> str:

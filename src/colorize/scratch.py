@@ -125,8 +125,8 @@ def lock_stage(name: str, near: str | Path = ".") -> int:
     """Hold the stage's lock file for this process's life; refuse if another process holds it. The lock
     lives in DVC's own `.dvc/tmp/` where there is one (`.tmp/` is a dependency of `validate`)."""
     place = scratch_place(near)
-    dvc_tmp = place.parent / ".dvc" / "tmp"
-    folder = dvc_tmp if dvc_tmp.is_dir() else place
+    dvc_dir = place.parent / ".dvc"
+    folder = dvc_dir / "tmp" if dvc_dir.is_dir() else place
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / f"stage-{name}.lock"
     fd = _try_lock(lock)
