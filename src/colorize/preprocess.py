@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from colorize.artifacts import ShardedArrayWriter, atomic_dir, read_index
+from colorize.artifacts import ShardedArrayWriter, atomic_dir, load_shard, read_index
 from colorize.palette import nearest_palette_index
 from colorize.transforms import rgb_to_gray
 
@@ -24,7 +24,7 @@ def map_rows(in_dir: Path, out_dir: Path, name: str, transform: Callable[[np.nda
     with atomic_dir(out_dir) as tmp:
         writer = ShardedArrayWriter(tmp, name, SHARD_BYTES)
         for shard in tqdm(index["shards"], desc=desc, unit="shard", disable=not progress):
-            rows = np.load(in_dir / shard["file"], allow_pickle=False)
+            rows = load_shard(in_dir / shard["file"], shard)  # verified: sha256, shape, dtype
             ids = index["ids"][len(writer.ids):len(writer.ids) + len(rows)]
             for start in range(0, len(rows), CHUNK):
                 writer.extend(ids[start:start + CHUNK], transform(rows[start:start + CHUNK]))
