@@ -4,7 +4,6 @@ object, and look at what is left (shared by tests/test_faults.py and bench/fault
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -49,10 +48,9 @@ def fault_while_working(repo: Path, command: list[str], sig: int, delay: float =
         time.sleep(0.01)
     landed = process.poll() is None
     if landed:
-        os.killpg(process.pid, sig) if sig == signal.SIGKILL else process.send_signal(sig)
+        os.killpg(process.pid, sig)  # as a terminal does: DVC, the stage and its workers alike
     _, err = process.communicate(timeout=timeout)
-    if sig == signal.SIGKILL:
-        with_group_gone(process.pid)
+    with_group_gone(process.pid)
     return process.returncode, err, landed
 
 
