@@ -22,8 +22,9 @@ from colorize.errors import UserError
 
 DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MEMORY_FRACTION = 0.5  # --max-memory default: this share of the machine's RAM
-# Memory per input pixel, measured with bench/colorize_memory.py (8000x8000 pictures): what a picture
-# holds while it waits for the rest of its batch, and the transient peak while it is colorized.
+# Memory per input pixel, from bench/colorize_memory.py on 8000x8000 pictures (~64 B/px at the peak of
+# one picture, ~2.2 B/px held per waiting picture), with a margin: what a picture holds while it waits
+# for the rest of its batch, and the transient peak while it is colorized.
 HELD_BYTES_PER_PIXEL = 8
 PEAK_BYTES_PER_PIXEL = 72
 
