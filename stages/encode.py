@@ -1,5 +1,7 @@
 """Stage encode: every pixel becomes the index of its nearest palette colour; draws the origin's Figure 2."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.artifacts import atomic_dir, read_json
 from colorize.figures import gray_to_rgb_uint8, save_png, strip
 from colorize.palette import palette_from_dict

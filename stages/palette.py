@@ -1,5 +1,7 @@
 """Stage palette: K-means finds K colours on training pixels only; writes the palette and a swatch."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 import numpy as np
 
 from colorize.artifacts import atomic_dir, json_bytes, npy_bytes

@@ -1,5 +1,7 @@
 """Stage split: a seeded train / validation / test split of the fetched image ids."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.artifacts import write_json_atomic
 from colorize.params import load_section
 from colorize.rawstore import read_manifest

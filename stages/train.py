@@ -1,5 +1,7 @@
 """Stage train: fit the chosen architecture on the training split, early-stopped on validation."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 import time
 
 from colorize.artifacts import atomic_dir, read_json
@@ -58,6 +60,8 @@ def main() -> None:
     with atomic_dir(args.live) as live_dir, Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])
         live.summary.update(summary)
+        # Wall-clock time varies run to run: it goes to the metrics, never into the model bundle.
+        live.summary["train_seconds"] = round(time.perf_counter() - started, 1)
     seconds = time.perf_counter() - started
     meta = {
         "arch": params["arch"],
