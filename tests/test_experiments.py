@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def exp_file(repo: Path, name: str, path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def team(reproduced_project: Path, tmp_path_factory) -> Path:
+def team(reproduced_project: Path, tmp_path_factory) -> Iterator[Path]:
     """A clone where two experiments were queued and run two at a time: one with a code change that was
     reverted in the workspace before the queue ran, one changing two params."""
     repo = clone_sharing_cache(reproduced_project, tmp_path_factory.mktemp("team") / "repo")
@@ -60,7 +61,8 @@ def team(reproduced_project: Path, tmp_path_factory) -> Path:
     dvc(repo, "queue", "start", "-j", "2")
     status = wait_for_queue(repo)
     assert status.count("Success") == 2, status
-    return repo
+    yield repo
+    dvc(repo, "queue", "stop", check=False)  # the workers stop by themselves when idle; make sure
 
 
 def test_queued_experiment_ran_its_own_code(team: Path) -> None:
