@@ -1,5 +1,7 @@
 """Stage encode: every pixel becomes the index of its nearest palette colour; draws the origin's Figure 2."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 

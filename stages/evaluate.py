@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from typing import TYPE_CHECKING
 
 from colorize.stage import run_stage, stage_args
@@ -11,6 +13,8 @@ if TYPE_CHECKING:
 
     from colorize.evaluation import Images
 
+# 6 panels x 96 px = 576 px a strip: `dvc plots diff` of two revisions fits a 1400 px window.
+SAMPLE_CELL = 96
 SAMPLE_COLUMNS = ("gray_lookup", "example_transfer", "oracle", "model")
 
 
@@ -30,18 +34,20 @@ def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
         for i in range(min(count, len(test.ids))):
             panels = [gray_to_rgb_uint8(test.gray[i]), test.rgb[i], *(images[name][i] for name in SAMPLE_COLUMNS)]
             titles = ["gray", "original", "lookup", "transfer", "oracle", "model"]
-            save_png(tmp / f"sample-{i}.png", strip(panels, titles))
+            save_png(tmp / f"sample-{i}.png", strip(panels, titles, cell=SAMPLE_CELL))
 
 
 def main() -> None:
-    from colorize.artifacts import write_json_atomic
+    from colorize.artifacts import read_json, write_json_atomic
     from colorize.bundle import load_bundle, predict_probabilities
     from colorize.evaluation import score_all
+    from colorize.headline import headline
     from colorize.params import load_section
     from colorize.dataset import load_split
 
     args = stage_args(__doc__, model="models", resized="data/resized", gray="data/gray", labels="data/labels",
-                      split="data/split.json", metrics="metrics/eval.json", per_colour="metrics/per_colour.json",
+                      split="data/split.json", training="metrics/train/metrics.json", metrics="metrics/eval.json",
+                      details="metrics/eval_details.json", per_colour="metrics/per_colour.json",
                       samples="metrics/samples")
     params = load_section("evaluate", args.params)
     bundle = load_bundle(args.model)
@@ -54,7 +60,8 @@ def main() -> None:
 
         metrics["extra"] = score_extra_source(params["extra_source"], params["extra_images"], bundle, train,
                                               params)
-    write_json_atomic(args.metrics, metrics)
+    write_json_atomic(args.details, metrics)
+    write_json_atomic(args.metrics, headline(metrics, read_json(args.training)))
     write_json_atomic(args.per_colour, per_colour)
     write_samples(args.samples, test, images, params["samples"])
     model, gray = metrics["model"], metrics["baselines"]["gray"]

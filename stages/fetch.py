@@ -1,5 +1,7 @@
 """Stage fetch: ingest fetch.source into data/raw (tar shards + manifest.json) and write metrics/fetch.json."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 

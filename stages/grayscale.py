@@ -1,5 +1,7 @@
 """Stage grayscale: gray = w . (R, G, B) / 255 as float32 in [0, 1]."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 

@@ -1,5 +1,7 @@
 """Stage palette: K-means finds K colours on training pixels only; writes the palette and a swatch."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 

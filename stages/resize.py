@@ -1,5 +1,7 @@
 """Stage resize: composite transparency onto the fill colour, pad each image to a square, resize."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 

@@ -1,5 +1,7 @@
 """Stage split: a seeded train / validation / test split of the fetched image ids."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 

@@ -1,5 +1,7 @@
 """Stage train: fit the chosen architecture on the training split, early-stopped on validation."""
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 
@@ -62,6 +64,8 @@ def main() -> None:
         summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])
         check_finite_weights(model)
         live.summary.update(summary)
+        # Wall-clock time varies run to run: it goes to the metrics, never into the model bundle.
+        live.summary["train_seconds"] = round(time.perf_counter() - started, 1)
     seconds = time.perf_counter() - started
     meta = {
         "arch": params["arch"],

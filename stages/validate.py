@@ -5,6 +5,8 @@ stage stale, so the next `dvc repro` runs it and the sweep at its start removes 
 DVC then restores the killed stage from its run cache without running it.
 """
 
+import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
 from colorize.stage import run_stage, stage_args
 
 

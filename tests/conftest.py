@@ -95,3 +95,19 @@ def tiny_train_params(real_params: dict[str, Any]) -> dict[str, Any]:
     section.update(arch="unet", unet_filters=4, unet_depth=2, epochs=2, batch_size=4, patience=2,
                    shift=2, flip=True, seed=0, lr=None, optimizer="adam", loss="categorical_crossentropy")
     return validate("train", section, SCHEMAS["train"])
+
+
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory) -> Path:
+    """The project with the integration tests' tiny params after one `dvc repro`, committed.
+
+    Shared by the team-workflow tests (experiments, report, remotes); those that change it work on a
+    clone (workspace.clone_sharing_cache) so that one repro serves them all.
+    """
+    from test_pipeline import TINY
+    from workspace import commit, dvc, make_workspace
+
+    repo = make_workspace(tmp_path_factory.mktemp("reproduced") / "project", TINY)
+    dvc(repo, "repro")
+    commit(repo, "tiny pipeline, reproduced")
+    return repo

@@ -47,7 +47,8 @@ def stage_modules(script: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    for script in sorted((ROOT / "stages").glob("*.py")) if len(sys.argv) < 2 else map(Path, sys.argv[1:]):
+    scripts = sorted(p for p in (ROOT / "stages").glob("*.py") if not p.name.startswith("_"))
+    for script in scripts if len(sys.argv) < 2 else map(Path, sys.argv[1:]):
         print(script.stem)
-        for dep in [f"stages/{script.name}", *stage_modules(script)]:
+        for dep in [f"stages/{script.name}", "stages/_bootstrap.py", *stage_modules(script)]:
             print(f"      - {dep}")

@@ -13,6 +13,7 @@ from module_deps import ROOT, stage_modules
 
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = PIPELINE["stages"]
+BOOTSTRAP = "stages/_bootstrap.py"
 ORDER = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
 CHECKS = ["validate"]  # cross-checks between sections, first in the DAG (colorize.crosscheck)
 
@@ -39,7 +40,16 @@ def test_the_eight_stages_exist_with_one_script_each() -> None:
 def test_deps_list_script_and_every_imported_module(name: str) -> None:
     deps = STAGES[name]["deps"]
     code_deps = [dep for dep in deps if dep.endswith(".py")]
-    assert sorted(code_deps) == sorted([f"stages/{name}.py", *stage_modules(ROOT / "stages" / f"{name}.py")])
+    assert sorted(code_deps) == sorted([f"stages/{name}.py", BOOTSTRAP,
+                                        *stage_modules(ROOT / "stages" / f"{name}.py")])
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_script_imports_its_checkouts_code_first(name: str) -> None:
+    """The bootstrap comes before any colorize import, so experiments run the code they record."""
+    tree = ast.parse((ROOT / "stages" / f"{name}.py").read_text(encoding="utf-8"))
+    imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert isinstance(imports[0], ast.Import) and imports[0].names[0].name == "_bootstrap"
 
 
 @pytest.mark.parametrize("name", ORDER)
@@ -70,11 +80,27 @@ def test_no_data_stage_imports_keras() -> None:
             assert "import keras" not in text and "import tensorflow" not in text, (name, module.name)
 
 
+def outs_with_flags() -> dict[str, dict]:
+    """Every output path of the pipeline with its flags ({} for a plain cached output)."""
+    found: dict[str, dict] = {}
+    for stage in STAGES.values():
+        for out in stage["outs"]:
+            found.update(out if isinstance(out, dict) else {out: {}})
+    return {path: flags or {} for path, flags in found.items()}
+
+
 def test_metrics_and_plots_are_declared_at_the_top_level() -> None:
-    outs = {out for stage in STAGES.values() for out in stage["outs"]}
+    outs = outs_with_flags()
     for metric in PIPELINE["metrics"]:
         assert any(metric == out or metric.startswith(out + "/") for out in outs), metric
     assert "metrics/eval.json" in PIPELINE["metrics"]
+    assert "metrics/eval_details.json" in outs and "metrics/eval_details.json" not in PIPELINE["metrics"]
+
+
+def test_small_outputs_live_in_git_and_big_ones_in_the_cache() -> None:
+    """Metrics, curves and figures are committed with dvc.lock, so comparisons need no remote."""
+    for path, flags in outs_with_flags().items():
+        assert flags.get("cache", True) is (not path.startswith("metrics/")), path
 
 
 def test_no_param_is_named_like_file_metadata() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -13,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROJECT_FILES = ("dvc.yaml", ".dvcignore", ".gitignore", ".tmp/README.md")
-PROJECT_FOLDERS = ("stages", "src")
+PROJECT_FOLDERS = ("stages", "src", "report")
 
 
 def merge(base: dict, changes: dict) -> dict:
@@ -53,6 +55,14 @@ def commit(repo: Path, message: str) -> None:
     run(repo, "git", "commit", "-qm", message)
 
 
+def project_dvc_config() -> dict[str, str]:
+    """The project's own .dvc/config settings other than [core] (e.g. the offline plots template)."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / ".dvc" / "config")
+    return {f"{section}.{key}": value for section in parser.sections() if section != "core"
+            for key, value in parser[section].items()}
+
+
 def make_workspace(repo: Path, *changes: dict) -> Path:
     """Copy the pipeline into `repo`, apply param changes, git init, dvc init, and commit."""
     repo.mkdir(parents=True, exist_ok=True)
@@ -66,6 +76,8 @@ def make_workspace(repo: Path, *changes: dict) -> Path:
     dvc(repo, "init", "-q")
     dvc(repo, "config", "core.analytics", "false")
     dvc(repo, "config", "core.check_update", "false")
+    for key, value in project_dvc_config().items():
+        dvc(repo, "config", key, value)
     # DVCLive needs a commit to compare against (it fails in a repo without one).
     commit(repo, "pipeline")
     return repo
@@ -84,3 +96,23 @@ def descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def clone_sharing_cache(origin: Path, target: Path) -> Path:
+    """A git clone of `origin` that uses its DVC cache (cheap: nothing is copied), outputs checked out."""
+    run(target.parent, "git", "clone", "-q", str(origin), str(target))
+    dvc(target, "cache", "dir", "--local", str(origin / ".dvc" / "cache"))
+    dvc(target, "checkout", "-q")
+    return target
+
+
+def wait_for_queue(repo: Path, timeout_s: float = 900) -> str:
+    """Poll `dvc queue status` until nothing is queued or running; return the last status table."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = dvc(repo, "queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"queue still busy after {timeout_s} s:\n{status}")
+        time.sleep(2)

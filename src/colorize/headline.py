@@ -1,0 +1,66 @@
+"""The headline metrics: the few numbers a person compares across experiments (`metrics/eval.json`).
+
+Everything evaluate measures (every decoding, every baseline, confusions, the second source in full) goes
+to `metrics/eval_details.json`, an output that is not a declared metric. Keys are short, flat and never the
+name of a param, and values are rounded to what a comparison needs, so that `dvc exp show --only-changed`
+for a two-param sweep fits a 120-column terminal:
+
+| key | what (full precision in eval_details.json) |
+| --- | --- |
+| acc | pixel accuracy of the palette index (model.accuracy) |
+| psnr, ssim | of the colorized test images against the originals (dB; 0..1) |
+| de00 | mean CIEDE2000 colour difference, lower is better (model.ciede2000) |
+| cf | colourfulness (Hasler and Süsstrunk) of the colorized images; the originals' is original.colourfulness |
+| gap | oracle_gap_closed: share of the gray-to-oracle PSNR gap the model closes |
+| xgap | the same on evaluate.extra_source (generalisation); absent when that is off |
+| fit_s | training wall time in seconds (DVCLive summary of the train stage) |
+
+Foreground scores (model keys starting with `foreground` or `fg_`) are passed through when present.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from colorize.evaluation import gap_closed
+
+# headline key -> (key in the model's result, decimals kept)
+MODEL_FIGURES = {"acc": ("accuracy", 3), "psnr": ("psnr", 2), "ssim": ("ssim", 3), "de00": ("ciede2000", 2),
+                 "cf": ("colourfulness", 1), "gap": ("oracle_gap_closed", 3)}
+FOREGROUND_PREFIXES = ("foreground", "fg_")
+FOREGROUND_DECIMALS = 3
+
+
+def rounded(value: float | None, decimals: int) -> float | None:
+    return None if value is None else round(float(value), decimals)
+
+
+def foreground_figures(model: dict[str, Any]) -> dict[str, float]:
+    """Foreground-only scores of the model, when evaluation measures them (flattened one level)."""
+    found: dict[str, float] = {}
+    for key, value in model.items():
+        if not key.startswith(FOREGROUND_PREFIXES):
+            continue
+        if isinstance(value, dict):
+            found.update({f"{key}_{leaf}": rounded(number, FOREGROUND_DECIMALS) for leaf, number in value.items()
+                          if isinstance(number, (int, float))})
+        elif isinstance(value, (int, float)):
+            found[key] = rounded(value, FOREGROUND_DECIMALS)
+    return found
+
+
+def generalisation_score(extra: dict[str, Any]) -> float | None:
+    """Share of the gray-to-oracle PSNR gap the model closes on the second source (as oracle_gap_closed)."""
+    return gap_closed(extra["model"]["psnr"], extra["gray"]["psnr"], extra["oracle"]["psnr"])
+
+
+def headline(details: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """The headline from evaluate's full result and the train stage's summary (DVCLive's metrics.json)."""
+    model = details["model"]
+    out: dict[str, Any] = {key: rounded(model[name], decimals) for key, (name, decimals) in MODEL_FIGURES.items()}
+    out.update(foreground_figures(model))
+    if details.get("extra"):
+        out["xgap"] = rounded(generalisation_score(details["extra"]), 3)
+    if training.get("train_seconds") is not None:
+        out["fit_s"] = round(training["train_seconds"])
+    return out
