@@ -13,8 +13,12 @@ from colorize.rebalance import class_weights
 from colorize.stage import run_stage, stage_args
 
 
-def check_fits(params: dict, size: int, k: int) -> None:
-    """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM."""
+def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None) -> None:
+    """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM.
+
+    `memory_bytes` is the RAM to judge against (default: this machine's), so tests need not depend on
+    the machine they run on.
+    """
     from colorize.training import total_memory_bytes, training_bytes
 
     depth = params["unet_depth"]
@@ -23,7 +27,8 @@ def check_fits(params: dict, size: int, k: int) -> None:
                          f"got {size}")
     if params["arch"] == "seed":
         count = seed_param_count(size, k)
-        need, have = training_bytes(count), total_memory_bytes()
+        need = training_bytes(count)
+        have = total_memory_bytes() if memory_bytes is None else memory_bytes
         if need > 0.8 * have:
             raise ParamError(f"params.yaml: train.arch=seed at {size}x{size} with {k} colours has "
                              f"{count:,} parameters and needs about {need / 2**30:.1f} GiB to "

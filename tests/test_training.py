@@ -247,17 +247,23 @@ def _train_stage():
     return module
 
 
-@pytest.mark.parametrize(("arch", "size", "refused"), [("seed", 64, True), ("seed", 16, False),
-                                                       ("unet", 36, True), ("unet", 32, False)])
-def test_train_stage_refuses_what_cannot_run_before_any_work(tiny_train_params, arch, size, refused):
+GIB = 2**30
+
+
+@pytest.mark.parametrize(("arch", "size", "ram", "refused"), [
+    ("seed", 64, 24 * GIB, True), ("seed", 64, 256 * GIB, False), ("seed", 16, 24 * GIB, False),
+    ("unet", 36, 256 * GIB, True), ("unet", 32, 24 * GIB, False)])
+def test_train_stage_refuses_what_cannot_run_before_any_work(tiny_train_params, arch, size, ram, refused):
     from colorize.params import ParamError
 
     params = {**tiny_train_params, "arch": arch, "unet_depth": 3}
     check_fits = _train_stage().check_fits
     if not refused:
-        check_fits(params, size, 32)
+        check_fits(params, size, 32, memory_bytes=ram)
         return
     with pytest.raises(ParamError) as caught:
-        check_fits(params, size, 32)
+        check_fits(params, size, 32, memory_bytes=ram)
     message = str(caught.value)
     assert "\n" not in message and ("train.arch=seed" in message or "train.unet_depth" in message)
+    if arch == "seed":
+        assert "this machine has 24.0 GiB" in message
