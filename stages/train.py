@@ -47,6 +47,7 @@ def main() -> None:
 
     from dvclive import Live
 
+    from colorize.devices import use_all_local_devices
     from colorize.training import LiveLogger, compile_model, fit, make_deterministic, weights_digest
 
     split = load_split(args.split)
@@ -56,9 +57,11 @@ def main() -> None:
     if params["rebalance"] > 0:
         weights = class_weights(train[1], k, params["rebalance"], palette_lab=rgb_to_lab(palette))
     make_deterministic(params["seed"])
+    devices = use_all_local_devices()
     model = compile_model(params, size, k)
     print(f"train: {params['arch']} with {model.count_params():,} parameters on {len(train[0])} images "
-          f"({len(val[0])} for validation), {size}x{size}, {k} colours")
+          f"({len(val[0])} for validation), {size}x{size}, {k} colours"
+          + (f", data parallel over {devices} devices" if devices > 1 else ""))
     started = time.perf_counter()
     with atomic_dir(args.live) as live_dir, Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])
