@@ -8,8 +8,8 @@ from colorize.colour import rgb_to_lab
 from colorize.models import seed_param_count
 from colorize.palette import palette_from_dict
 from colorize.params import ParamError, load_section
-from colorize.dataset import artifact_info, load_part, load_split
-from colorize.rebalance import class_weights
+from colorize.dataset import artifact_info, load_split, part_rows
+from colorize.rebalance import class_weights_from_counts, count_labels_streamed
 from colorize.stage import run_stage, stage_args
 
 
@@ -51,11 +51,13 @@ def main() -> None:
     from colorize.training import LiveLogger, compile_model, fit, make_deterministic, weights_digest
 
     split = load_split(args.split)
-    train = (load_part(args.gray, split["train"]), load_part(args.labels, split["train"]))
-    val = (load_part(args.gray, split["val"]), load_part(args.labels, split["val"]))
+    # Read batch by batch from memory-mapped shards: memory does not grow with the data set.
+    train = (part_rows(args.gray, split["train"]), part_rows(args.labels, split["train"]))
+    val = (part_rows(args.gray, split["val"]), part_rows(args.labels, split["val"]))
     weights = None
     if params["rebalance"] > 0:
-        weights = class_weights(train[1], k, params["rebalance"], palette_lab=rgb_to_lab(palette))
+        weights = class_weights_from_counts(count_labels_streamed(train[1], k), params["rebalance"],
+                                            palette_lab=rgb_to_lab(palette))
     make_deterministic(params["seed"])
     devices = use_all_local_devices()
     model = compile_model(params, size, k)
