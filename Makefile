@@ -11,7 +11,7 @@ RUN := PATH="$(BIN):$$PATH"
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,remote]"
+	$(BIN)/python -m pip install -q -e ".[test,remote,jax]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -57,10 +57,15 @@ def colorize_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "colorize"]
 
 
-def timed_run(inputs: Path, out: Path, model: Path, batch_size: int) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one `colorize` process; exits on failure."""
+def timed_run(inputs: Path, out: Path, model: Path, batch_size: int, src: str | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one `colorize` process (of the package in `src`, if given);
+    exits on failure."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [*colorize_command(), str(inputs), "-o", str(out), "--model", str(model), "-q",
+    program = colorize_command()
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+        program = [sys.executable, "-m", "colorize"]
+    command = [*program, str(inputs), "-o", str(out), "--model", str(model), "-q",
                "--batch-size", str(batch_size)]
     with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a full pipe would stall the child
         started = time.perf_counter()
@@ -87,12 +92,27 @@ def check_outputs(out: Path, count: int, side: int) -> None:
                 raise SystemExit(f"{path} is {picture.size}, not {side}x{side}")
 
 
+def largest_difference(out: Path, other: Path) -> tuple[int, float]:
+    """(largest per-channel difference, mean difference) between two output folders' pictures."""
+    import numpy as np
+    from PIL import Image
+
+    largest, total, count = 0, 0.0, 0
+    for path in sorted(out.rglob("*.png")):
+        with Image.open(path) as a, Image.open(other / path.relative_to(out)) as b:
+            diff = np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
+        largest, total, count = max(largest, int(diff.max())), total + float(diff.mean()), count + 1
+    return largest, total / max(count, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1000, help="pictures (default 1000)")
     parser.add_argument("--model", type=Path, default=ROOT / "models", help="bundle folder (default models/)")
     parser.add_argument("--side", type=int, default=512, help="picture side in pixels (default 512)")
     parser.add_argument("--batch-size", type=int, default=32, help="the command's --batch-size (default 32)")
+    parser.add_argument("--baseline-src", help="also run the package in this src/ (e.g. a git worktree of "
+                        "main) on the same pictures: the speed ratio and the largest output difference")
     args = parser.parse_args()
     if args.count < 2:
         parser.error("--count must be at least 2")
@@ -115,6 +135,12 @@ def main() -> None:
         start_s, start_rss = timed_run(scratch / "one", scratch / "out-one", model, args.batch_size)
         total_s, peak_rss = timed_run(scratch / "all", scratch / "out-all", model, args.batch_size)
         check_outputs(scratch / "out-all", args.count, args.side)
+        if args.baseline_src:
+            base_start_s, _ = timed_run(scratch / "one", scratch / "base-one", model, args.batch_size,
+                                        args.baseline_src)
+            base_total_s, base_rss = timed_run(scratch / "all", scratch / "base-all", model, args.batch_size,
+                                               args.baseline_src)
+            largest, mean = largest_difference(scratch / "out-all", scratch / "base-all")
 
     rate = args.count / total_s
     steady = (args.count - 1) / max(total_s - start_s, 1e-9)
@@ -122,6 +148,12 @@ def main() -> None:
     print(f"  one picture:  {start_s:6.1f} s (start-up), peak RSS {start_rss:6.0f} MiB")
     print(f"  {args.count:>4} pictures: {total_s:6.1f} s, {rate:6.2f} pictures/s overall, "
           f"{steady:6.2f} pictures/s without start-up, peak RSS {peak_rss:6.0f} MiB")
+    if args.baseline_src:
+        base_steady = (args.count - 1) / max(base_total_s - base_start_s, 1e-9)
+        print(f"  baseline ({args.baseline_src}): {base_total_s:6.1f} s, {base_steady:6.2f} pictures/s without "
+              f"start-up, peak RSS {base_rss:6.0f} MiB")
+        print(f"  speed-up {steady / base_steady:.2f}x without start-up ({base_total_s / total_s:.2f}x overall); "
+              f"outputs differ by at most {largest} level(s) per channel (mean {mean:.4f})")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,17 @@
-"""Training throughput and peak memory of `unet` vs `seed`, side by side in one run, as a ratio.
+"""Training throughput and peak memory, side by side in one run, as ratios. Two comparisons:
 
-Each architecture trains in its own process (so peak RSS is its own) on random data of the given size:
-    python bench/train_throughput.py --size 32            # CPU (the README's figures)
+`arch` (default): `unet` vs `seed`, a bare `train_on_batch` loop on random data of the given size:
+    python bench/train_throughput.py --size 32                                     # CPU
     KERAS_BACKEND=jax python bench/train_throughput.py --size 64 --batch-size 32   # on a GPU
+    KERAS_BACKEND=jax python bench/train_throughput.py --archs unet --precision mixed_bfloat16
+
+`fit`: the pipeline's `fit` (augmentation, class weights, validation, early stopping, DVCLive logging)
+vs a bare `model.train_on_batch` loop on the same arrays (the limit), and optionally vs the `fit` of
+another checkout's code (e.g. a `git worktree` of main) in the same run:
+    python bench/train_throughput.py --compare fit --size 64 --epochs 6 --baseline-src /tmp/main/src
+
+Each measurement runs in its own process (so peak RSS is its own); the first epoch (or batch), which
+compiles, is left out of every rate.
 """
 
 from __future__ import annotations
@@ -12,75 +21,207 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def measure(arch: str, size: int, k: int, batch_size: int, steps: int, optimizer: str) -> dict:
-    """Train `steps` batches after one warm-up batch; images/s and peak memory of this process."""
-    import resource
 
-    import keras
+def train_params(args: argparse.Namespace, arch: str) -> dict:
+    """The pipeline's train section with the benchmark's model, batch and optimizer."""
+    import yaml
+
+    with open(os.path.join(ROOT, "params.yaml"), encoding="utf-8") as f:
+        params = yaml.safe_load(f)["train"]
+    params.update(arch=arch, optimizer=args.optimizer or params["optimizer"], batch_size=args.batch_size,
+                  epochs=args.epochs, patience=args.epochs, precision=args.precision)
+    return params
+
+
+def random_data(n: int, size: int, k: int, seed: int):
     import numpy as np
 
-    from colorize.training import compile_model, make_deterministic
+    rng = np.random.default_rng(seed)
+    gray = rng.random((n, size, size), dtype=np.float32)
+    # Labels follow the gray level, so the model has something to learn.
+    return gray, np.minimum(gray * k, k - 1).astype("uint8")
 
-    params = {"arch": arch, "dropout": 0.5, "unet_filters": 16, "unet_depth": 3, "optimizer": optimizer,
-              "lr": None, "loss": "categorical_crossentropy"}
-    make_deterministic(0)
-    model = compile_model(params, size, k)
-    rng = np.random.default_rng(0)
-    x = rng.random((batch_size * (steps + 1), size, size, 1), dtype=np.float32)
-    y = rng.integers(0, k, (len(x), size, size)).astype("uint8")
-    model.train_on_batch(x[:batch_size], y[:batch_size])
-    started = time.perf_counter()
-    for step in range(1, steps + 1):
-        model.train_on_batch(x[step * batch_size:(step + 1) * batch_size], y[step * batch_size:(step + 1) * batch_size])
-    seconds = time.perf_counter() - started
-    result = {"arch": arch, "backend": keras.backend.backend(), "parameters": int(model.count_params()),
-              "images_per_s": steps * batch_size / seconds,
-              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+def device_memory(result: dict) -> None:
     try:
         import jax
 
         stats = jax.devices()[0].memory_stats() or {}
         if "peak_bytes_in_use" in stats:
             result["peak_device_mib"] = stats["peak_bytes_in_use"] / 2**20
+        result["device"] = jax.devices()[0].device_kind
     except Exception:  # no JAX, or a device without memory stats
         pass
+
+
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_bare(args: argparse.Namespace, arch: str) -> dict:
+    """`steps` batches of `train_on_batch` after one warm-up batch."""
+    import keras
+    import numpy as np
+
+    from colorize.training import compile_model, make_deterministic
+
+    make_deterministic(0)
+    model = compile_model(train_params(args, arch), args.size, args.k)
+    if args.compare == "fit":  # the same arrays as the fit, in batches of one shuffled epoch after another
+        x, y = random_data(args.images, args.size, args.k, 0)
+        bs = args.batch_size
+        batches = [rows for epoch in range(args.epochs)
+                   for order in [np.random.default_rng([0, epoch]).permutation(len(x))]
+                   for rows in np.array_split(order, range(bs, len(x), bs))]
+        steps = len(batches) - len(batches) // args.epochs  # the first epoch warms up, as fit's does
+        x = x[..., None]
+    else:
+        x, y = random_data(args.batch_size * (args.steps + 1), args.size, args.k, 0)
+        x = x[..., None]
+        batches = [np.arange(i * args.batch_size, (i + 1) * args.batch_size) for i in range(args.steps + 1)]
+        steps = args.steps
+    warm = batches[:len(batches) - steps]
+    for rows in warm:
+        model.train_on_batch(x[rows], y[rows])
+    started = time.perf_counter()
+    images = 0
+    for rows in batches[len(warm):]:
+        model.train_on_batch(x[rows], y[rows])
+        images += len(rows)
+    seconds = time.perf_counter() - started
+    result = {"what": f"bare train_on_batch ({arch})", "backend": keras.backend.backend(),
+              "parameters": int(model.count_params()), "images_per_s": images / seconds,
+              "peak_rss_mib": peak_rss_mib()}
+    device_memory(result)
     return result
+
+
+def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
+    """The pipeline's fit on `images` training and `val` validation images; epochs 2.. timed."""
+    import keras
+    import numpy as np
+    from dvclive import Live
+
+    from colorize.training import LiveLogger, compile_model, fit, make_deterministic
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends: list[float] = []
+            self.first_batch_s: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.began = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                self.first_batch_s.append(time.perf_counter() - self.began)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    params = train_params(args, arch)
+    gray, labels = random_data(args.images + args.val, args.size, args.k, 0)
+    train = (gray[:args.images], labels[:args.images])
+    val = (gray[args.images:], labels[args.images:])
+    weights = np.linspace(0.5, 1.5, args.k).astype(np.float32)
+    make_deterministic(0)
+    model = compile_model(params, args.size, args.k)
+    clock = EpochClock()
+    with tempfile.TemporaryDirectory() as live_dir, Live(live_dir, dvcyaml=None, save_dvc_exp=False) as live:
+        fit(model, params, train, val, weights, callbacks=[LiveLogger(live), clock], verbose=0)
+    seconds = clock.ends[-1] - clock.ends[0]
+    later = clock.first_batch_s[1:]
+    result = {"what": label, "backend": keras.backend.backend(), "parameters": int(model.count_params()),
+              "images_per_s": (len(clock.ends) - 1) * args.images / seconds,
+              "first_batch_s": max(later) if later else None,
+              "slow_first_batches": sum(s > 0.5 for s in later), "epochs": len(clock.ends),
+              "peak_rss_mib": peak_rss_mib()}
+    device_memory(result)
+    return result
+
+
+def run_child(args: argparse.Namespace, child: str, src: str | None = None) -> dict | None:
+    command = [sys.executable, __file__, "--child", child, *sys.argv[1:]]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    out = subprocess.run(command, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        print(f"{child}: failed\n{out.stderr[-3000:]}", flush=True)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def describe(r: dict) -> str:
+    device = f", peak device memory {r['peak_device_mib']:.0f} MiB ({r.get('device', '')})" \
+        if "peak_device_mib" in r else ""
+    stall = "" if r.get("first_batch_s") is None else \
+        f", slowest first batch of an epoch {r['first_batch_s']:.2f} s ({r['slow_first_batches']} over 0.5 s)"
+    return (f"{r['what']:38s} ({r['backend']}): {r['parameters']:>13,} parameters, {r['images_per_s']:8.1f} images/s, "
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB{device}{stall}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compare", choices=("arch", "fit"), default="arch")
+    parser.add_argument("--archs", default="unet,seed", help="arch comparison: which models (default unet,seed)")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--optimizer", default="adadelta", help="the seed model's own optimizer by default")
+    parser.add_argument("--steps", type=int, default=10, help="arch comparison: timed batches")
+    parser.add_argument("--optimizer", default=None,
+                        help="default: adadelta (the seed model's own) for arch, params.yaml's for fit")
+    parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
+    parser.add_argument("--images", type=int, default=357, help="fit comparison: training images (default "
+                        "357, the built-in set's)")
+    parser.add_argument("--val", type=int, default=63, help="fit comparison: validation images")
+    parser.add_argument("--epochs", type=int, default=6, help="fit comparison: epochs (the first is not timed)")
+    parser.add_argument("--baseline-src", help="fit comparison: also time the fit of the package in this src/")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare == "arch" and args.optimizer is None:
+        args.optimizer = "adadelta"
     if args.child:
-        print(json.dumps(measure(args.child, args.size, args.k, args.batch_size, args.steps, args.optimizer)))
+        kind, _, arch = args.child.partition(":")
+        result = (measure_bare(args, arch) if kind == "bare" else measure_fit(args, arch, kind))
+        print(json.dumps(result))
         return
-    results = {}
-    for arch in ("unet", "seed"):
-        command = [sys.executable, __file__, "--child", arch, *sys.argv[1:]]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        out = subprocess.run(command, capture_output=True, text=True, env=env)
-        if out.returncode != 0:
-            print(f"{arch}: failed\n{out.stderr[-2000:]}")
-            continue
-        results[arch] = json.loads(out.stdout.strip().splitlines()[-1])
-        r = results[arch]
-        device = f", peak device memory {r['peak_device_mib']:.0f} MiB" if "peak_device_mib" in r else ""
-        print(f"{arch:5s} ({r['backend']}): {r['parameters']:>13,} parameters, {r['images_per_s']:8.1f} images/s, "
-              f"peak RSS {r['peak_rss_mib']:.0f} MiB{device}")
-    if len(results) == 2:
-        unet, seed = results["unet"], results["seed"]
-        memory = "peak_device_mib" if "peak_device_mib" in unet else "peak_rss_mib"
-        print(f"size {args.size}, K {args.k}, batch {args.batch_size}: unet/seed images/s = "
-              f"{unet['images_per_s'] / seed['images_per_s']:.1f}x, "
-              f"unet/seed memory = {unet[memory] / seed[memory]:.3f} ({memory})")
+    header = (f"size {args.size}, K {args.k}, batch {args.batch_size}, {args.precision}, "
+              f"{os.cpu_count()} CPU cores")
+    print(header, flush=True)
+    if args.compare == "arch":
+        results = {}
+        for arch in args.archs.split(","):
+            results[arch] = run_child(args, f"bare:{arch}")
+            if results[arch]:
+                print(describe(results[arch]), flush=True)
+        unet, seed = results.get("unet"), results.get("seed")
+        if unet and seed:
+            memory = "peak_device_mib" if "peak_device_mib" in unet else "peak_rss_mib"
+            print(f"unet/seed images/s = {unet['images_per_s'] / seed['images_per_s']:.1f}x, "
+                  f"unet/seed memory = {unet[memory] / seed[memory]:.3f} ({memory})")
+        return
+    arch = args.archs.split(",")[0]
+    bare = run_child(args, f"bare:{arch}")
+    fitted = run_child(args, f"pipeline fit (this checkout):{arch}")
+    baseline = run_child(args, f"pipeline fit ({args.baseline_src}):{arch}", args.baseline_src) \
+        if args.baseline_src else None
+    for r in (bare, fitted, baseline):
+        if r:
+            print(describe(r), flush=True)
+    print(f"{args.images} training + {args.val} validation images, {args.epochs} epochs (first not timed)")
+    if bare and fitted:
+        print(f"fit / bare loop = {fitted['images_per_s'] / bare['images_per_s']:.2f} (target >= 0.9)")
+    if fitted and baseline:
+        print(f"fit / baseline fit = {fitted['images_per_s'] / baseline['images_per_s']:.2f}x (target >= 1.5)")
 
 
 if __name__ == "__main__":

@@ -10,15 +10,17 @@ def main() -> None:
 
     from colorize.artifacts import atomic_dir, json_bytes, npy_bytes
     from colorize.figures import save_png, swatch
-    from colorize.palette import fit_palette, palette_to_dict, sample_pixels
+    from colorize.dataset import load_split, part_rows
+    from colorize.palette import fit_palette, palette_to_dict
     from colorize.params import load_section
-    from colorize.dataset import load_part, load_split
+    from colorize.streaming import sample_pixels_streamed
 
     args = stage_args(__doc__, resized="data/resized", split="data/split.json", out="data/palette",
                       swatch="metrics/palette.png")
     params = load_section("palette", args.params)
     train_ids = load_split(args.split)["train"]
-    pixels = sample_pixels(load_part(args.resized, train_ids), params["sample_pixels"], params["seed"])
+    # The same seeded draw as sample_pixels, reading only the training images that hold a drawn pixel.
+    pixels = sample_pixels_streamed(part_rows(args.resized, train_ids), params["sample_pixels"], params["seed"])
     palette = fit_palette(pixels, params["k"], params["space"], params["seed"])
     with atomic_dir(args.out) as tmp:
         data = palette_to_dict(palette, params["space"], fitted_on_images=len(train_ids),

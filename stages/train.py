@@ -5,8 +5,12 @@ import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the edita
 from colorize.stage import run_stage, stage_args
 
 
-def check_fits(params: dict, size: int, k: int) -> None:
-    """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM."""
+def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None) -> None:
+    """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM.
+
+    `memory_bytes` is the RAM to judge against (default: this machine's), so tests need not depend on
+    the machine they run on.
+    """
     from colorize.models import seed_param_count
     from colorize.params import ParamError
     from colorize.training import total_memory_bytes, training_bytes
@@ -17,7 +21,8 @@ def check_fits(params: dict, size: int, k: int) -> None:
                          f"got {size}")
     if params["arch"] == "seed":
         count = seed_param_count(size, k)
-        need, have = training_bytes(count), total_memory_bytes()
+        need = training_bytes(count)
+        have = total_memory_bytes() if memory_bytes is None else memory_bytes
         if need > 0.8 * have:
             raise ParamError(f"params.yaml: train.arch=seed at {size}x{size} with {k} colours has "
                              f"{count:,} parameters and needs about {need / 2**30:.1f} GiB to "
@@ -32,8 +37,8 @@ def main() -> None:
     from colorize.colour import rgb_to_lab
     from colorize.palette import palette_from_dict
     from colorize.params import load_section
-    from colorize.dataset import artifact_info, load_part, load_split
-    from colorize.rebalance import class_weights
+    from colorize.dataset import artifact_info, load_split, part_rows
+    from colorize.rebalance import class_weights_from_counts, count_labels_streamed
 
     args = stage_args(__doc__, gray="data/gray", labels="data/labels", split="data/split.json",
                       palette="data/palette", model="models", live="metrics/train")
@@ -46,19 +51,24 @@ def main() -> None:
 
     from dvclive import Live
 
+    from colorize.devices import use_all_local_devices
     from colorize.training import (LiveLogger, check_finite_weights, compile_model, fit, make_deterministic,
                                    weights_digest)
 
     split = load_split(args.split)
-    train = (load_part(args.gray, split["train"]), load_part(args.labels, split["train"]))
-    val = (load_part(args.gray, split["val"]), load_part(args.labels, split["val"]))
+    # Read batch by batch from memory-mapped shards: memory does not grow with the data set.
+    train = (part_rows(args.gray, split["train"]), part_rows(args.labels, split["train"]))
+    val = (part_rows(args.gray, split["val"]), part_rows(args.labels, split["val"]))
     weights = None
     if params["rebalance"] > 0:
-        weights = class_weights(train[1], k, params["rebalance"], palette_lab=rgb_to_lab(palette))
+        weights = class_weights_from_counts(count_labels_streamed(train[1], k), params["rebalance"],
+                                            palette_lab=rgb_to_lab(palette))
     make_deterministic(params["seed"])
+    devices = use_all_local_devices()
     model = compile_model(params, size, k)
     print(f"train: {params['arch']} with {model.count_params():,} parameters on {len(train[0])} images "
-          f"({len(val[0])} for validation), {size}x{size}, {k} colours")
+          f"({len(val[0])} for validation), {size}x{size}, {k} colours"
+          + (f", data parallel over {devices} devices" if devices > 1 else ""))
     started = time.perf_counter()
     with atomic_dir(args.live) as live_dir, Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])

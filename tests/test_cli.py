@@ -37,6 +37,7 @@ WEIGHTS = [0.21, 0.72, 0.07]
 FILL = [255, 255, 255]
 SIZE, K = 16, 8
 TINY_PARAMS = {"arch": "unet", "dropout": 0.5, "unet_filters": 4, "unet_depth": 2, "optimizer": "adam",
+               "precision": "float32",
                "lr": None, "loss": "categorical_crossentropy"}
 BIN = Path(sys.executable).parent  # the venv's bin: its `colorize` console script sits next to python
 MEAN_GRAY_TOLERANCE, MAX_GRAY_TOLERANCE = 4.0, 6.0  # measured 2.7 and 3.8 (see the module docstring)

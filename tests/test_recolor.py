@@ -186,3 +186,42 @@ def test_apply_chroma_takes_colour_from_the_picture_area_only(height, width):
     a_star = rgb_to_lab(out)[..., 1]
     assert a_star.min() > 20, "green from the padding reached the picture"
     assert (out[..., 0] > out[..., 1]).all()
+
+
+# --- the float32 closed forms against skimage's float64 conversions (colorize.colour) ------------------
+
+def test_gray_lightness_fast_is_skimages_lightness():
+    from colorize.colour import gray_to_lightness
+    from colorize.recolor import gray_lightness_fast
+
+    gray = np.concatenate([np.linspace(0, 1, 4097), [0.04045, 0.0404, 0.0405, 0.008856]]).astype(np.float32)
+    assert np.abs(gray_lightness_fast(gray) - gray_to_lightness(gray)).max() < 2e-3
+
+
+def test_lab_to_rgb_fast_is_within_one_level_of_lab_to_rgb():
+    from colorize.colour import lab_to_rgb
+    from colorize.recolor import lab_to_rgb_fast
+
+    rng = np.random.default_rng(0)
+    lab = np.stack([rng.uniform(0, 100, 200_000), rng.uniform(-110, 110, 200_000),
+                    rng.uniform(-110, 110, 200_000)], axis=-1).astype(np.float32)  # out of gamut too
+    fast = np.rint(lab_to_rgb_fast(lab[:, 0], lab[:, 1], lab[:, 2]))
+    assert np.abs(fast - lab_to_rgb(lab).astype(np.float32)).max() <= 1
+
+
+def test_apply_chroma_is_within_one_level_of_the_full_resolution_skimage_path():
+    from colorize.colour import gray_to_lightness, lab_to_rgb
+    from colorize.recolor import upsample
+
+    rng = np.random.default_rng(3)
+    picture = Image.fromarray(rng.integers(0, 256, size=(90, 130, 3), dtype=np.uint8))
+    weights = [0.21, 0.72, 0.07]
+    prepared = prepare(picture, 16, [255, 255, 255], weights)
+    predicted = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    top, left, h, w = content_box(90, 130, 16)
+    ab = rgb_to_lab(predicted[top:top + h, left:left + w])[..., 1:]
+    lab = np.stack([gray_to_lightness(prepared.gray), upsample(ab[..., 0], 90, 130),
+                    upsample(ab[..., 1], 90, 130)], axis=-1)
+    reference = match_gray(lab_to_rgb(lab), prepared.gray, weights)
+    difference = np.abs(apply_chroma(prepared, predicted, weights).astype(int) - reference.astype(int))
+    assert difference.max() <= 1 and difference.mean() < 0.05

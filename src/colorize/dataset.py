@@ -10,6 +10,7 @@ import numpy as np
 
 from colorize.artifacts import INDEX_NAME, ArtifactError, read_index, read_json, read_sharded
 from colorize.errors import UserError
+from colorize.streaming import ShardedRows
 
 
 def require(path: Path) -> Path:
@@ -33,6 +34,15 @@ def load_part(folder: Path, ids: Sequence[str]) -> np.ndarray:
     require(Path(folder) / INDEX_NAME)
     try:
         return read_sharded(folder, ids)[1]
+    except KeyError as exc:
+        raise UserError(f"{folder} does not match the split: {exc.args[0]} (rerun `dvc repro`)") from None
+
+
+def part_rows(folder: Path, ids: Sequence[str]) -> ShardedRows:
+    """Rows of a sharded array for `ids`, in that order, read from disk only when indexed."""
+    require(Path(folder) / INDEX_NAME)
+    try:
+        return ShardedRows(folder, ids)
     except KeyError as exc:
         raise UserError(f"{folder} does not match the split: {exc.args[0]} (rerun `dvc repro`)") from None
 

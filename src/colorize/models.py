@@ -32,7 +32,7 @@ def build_seed(size: int, k: int, dropout: float) -> keras.Model:
     x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(size * size * k, name="logits")(x)
     x = layers.Reshape((size, size, k), name="per_pixel")(x)
-    outputs = layers.Softmax(axis=-1, name="probabilities")(x)
+    outputs = layers.Softmax(axis=-1, name="probabilities", dtype="float32")(x)  # float32 under bf16 too
     return keras.Model(inputs, outputs, name="seed")
 
 
@@ -65,7 +65,7 @@ def build_unet(size: int, k: int, filters: int, depth: int) -> keras.Model:
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = _conv_block(x, filters * 2**level, f"decode{level}")
     x = layers.Conv2D(k, 1, name="logits")(x)
-    outputs = layers.Softmax(axis=-1, name="probabilities")(x)
+    outputs = layers.Softmax(axis=-1, name="probabilities", dtype="float32")(x)  # float32 under bf16 too
     return keras.Model(inputs, outputs, name="unet")
 
 

@@ -217,6 +217,7 @@ SCHEMAS: dict[str, Schema] = {
         "shift": integer(0),
         "unet_filters": integer(1, 1024),
         "unet_depth": integer(1, 6),
+        "precision": choice("float32", "mixed_bfloat16"),
     },
     "evaluate": {
         "decode": choice("argmax", "mean", "annealed_mean"),

@@ -27,6 +27,15 @@ def count_labels(labels: Any, k: int) -> np.ndarray:
     return counts
 
 
+
+def count_labels_streamed(labels: Any, k: int, chunk_images: int = 1024) -> np.ndarray:
+    """count_labels over rows read a chunk at a time (an array or a colorize.streaming.ShardedRows)."""
+    counts = np.zeros(k, dtype=np.int64)
+    for start in range(0, len(labels), chunk_images):
+        counts += count_labels(labels[np.arange(start, min(start + chunk_images, len(labels)))], k)
+    return counts
+
+
 def smooth_distribution(p: np.ndarray, palette_lab: np.ndarray, sigma: float) -> np.ndarray:
     """Spread each colour's mass over the palette with a Gaussian of CIELAB distance (sigma).
 
@@ -47,12 +56,19 @@ def class_weights(labels: Any, k: int, strength: float, sigma: float = 5.0,
     in CIELAB units, Zhang's 5). Colours absent from the training labels get the largest weight of all
     colours (finite even at strength 1); they never weigh a training pixel.
     """
+    return class_weights_from_counts(count_labels(labels, k), strength, sigma, palette_lab)
+
+
+def class_weights_from_counts(counts: np.ndarray, strength: float, sigma: float = 5.0,
+                              palette_lab: Any = None) -> np.ndarray:
+    """class_weights from pixel counts per palette index (k,), e.g. counted a chunk at a time."""
+    counts = np.asarray(counts, dtype=np.int64)
+    k = len(counts)
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
         raise ValueError(f"strength must be a number in [0, 1], got {strength!r}")
     if (isinstance(sigma, bool) or not isinstance(sigma, (int, float))
             or not (np.isfinite(sigma) and sigma > 0)):
         raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
-    counts = count_labels(labels, k)
     total = int(counts.sum())
     if total == 0:
         raise ArrayError("labels holds no pixels to count")

@@ -11,6 +11,7 @@ import numpy as np
 
 from colorize.backend import import_keras
 from colorize.errors import UserError
+from colorize.devices import data_parallel_devices, precision
 from colorize.models import build_model, make_loss, make_optimizer
 
 keras = import_keras()
@@ -39,30 +40,42 @@ def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled batches of (gray, labels[, per-pixel weights]) with random flips and shifts.
 
-    Every random choice comes from (seed, epoch, batch), so a run is reproducible whatever the
-    batch order of evaluation.
+    Batch `index` is batch `index % len(self)` of epoch `index // len(self)`, and every random choice
+    comes from (seed, epoch, batch), so a run is reproducible whatever the order or the read-ahead of
+    evaluation. Keras sees one endless stream (`num_batches` is None; fit passes steps_per_epoch), so a
+    single input iterator serves the whole fit: on the TensorFlow backend a finite data set gets a new
+    tf.data iterator every epoch, and building it stalled the epoch's first batch for 1-3 s.
+    `gray` and `labels` may be arrays or row readers (colorize.streaming) indexed by row positions.
     """
 
-    def __init__(self, gray: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, *,
-                 flip: bool, shift: int, class_weights: np.ndarray | None = None):
+    def __init__(self, gray, labels, batch_size: int, seed: int, *,
+                 flip: bool, shift: int, class_weights: np.ndarray | None = None, multiple_of: int = 1):
         super().__init__(workers=1, use_multiprocessing=False)
         self.gray, self.labels = gray, labels
         self.batch_size, self.seed = batch_size, seed
         self.flip, self.shift = flip, shift
         self.class_weights = class_weights
-        self.epoch = 0
-        self.order = self._order_for(0)
+        self.multiple_of = multiple_of
+        self._epoch_order: tuple[int, np.ndarray] | None = None
 
-    def _order_for(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.gray))
+    def order_for(self, epoch: int) -> np.ndarray:
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            self._epoch_order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.gray)))
+        return self._epoch_order[1]
 
     def __len__(self) -> int:
+        """Batches per epoch."""
         return math.ceil(len(self.gray) / self.batch_size)
 
+    @property
+    def num_batches(self) -> None:
+        return None
+
     def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        x, y = self.gray[rows].copy(), self.labels[rows].copy()
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        epoch, batch = divmod(index, len(self))
+        rows = self.order_for(epoch)[batch * self.batch_size:(batch + 1) * self.batch_size]
+        x, y = np.array(self.gray[rows]), np.array(self.labels[rows])
+        rng = np.random.default_rng([self.seed, epoch, batch])
         if self.flip:
             flipped = rng.random(len(rows)) < 0.5
             x[flipped] = x[flipped, :, ::-1]
@@ -73,13 +86,64 @@ class AugmentedBatches(keras.utils.PyDataset):
                 x[i:i + 1] = shift_images(x[i:i + 1], int(dy), int(dx))
                 y[i:i + 1] = shift_images(y[i:i + 1], int(dy), int(dx))
         x = x[..., None]
-        if self.class_weights is None:
+        if self.class_weights is None and self.multiple_of == 1:
             return x, y
-        return x, y, self.class_weights[y]
+        weights = (np.ones(y.shape, np.float32) if self.class_weights is None
+                   else self.class_weights[y].astype(np.float32))
+        return pad_batch(x, y, weights, self.multiple_of)
 
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self.order = self._order_for(self.epoch)
+
+def pad_batch(x: np.ndarray, y: np.ndarray, weights: np.ndarray, multiple_of: int):
+    """Pad a short batch to a multiple of the device count with zero-weight copies of its first rows
+    (data parallelism splits a batch evenly over the devices)."""
+    missing = -len(x) % multiple_of
+    if missing:
+        take = np.arange(missing) % len(x)
+        x, y = np.concatenate([x, x[take]]), np.concatenate([y, y[take]])
+        weights = np.concatenate([weights, np.zeros_like(weights[take])])
+    return x, y, weights
+
+
+class PlainBatches:
+    """Batches of (gray, labels[, weights]) in stored order, read as needed: validation data that is
+    never held whole in memory."""
+
+    def __init__(self, gray, labels, batch_size: int, multiple_of: int = 1):
+        self.gray, self.labels, self.batch_size, self.multiple_of = gray, labels, batch_size, multiple_of
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.gray) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, len(self.gray)))
+        x, y = np.array(self.gray[rows])[..., None], np.array(self.labels[rows])
+        if self.multiple_of == 1:
+            return x, y
+        return pad_batch(x, y, np.ones(y.shape, np.float32), self.multiple_of)
+
+
+class Validation(keras.callbacks.Callback):
+    """Score the validation batches at each epoch's end and add `val_*` to the epoch's logs (before
+    early stopping and the loggers read them).
+
+    It calls the model's compiled test step on each batch: Keras' own validation builds a new input
+    iterator every epoch, which on the TensorFlow backend costs as much again as the work.
+    """
+
+    def __init__(self, batches: PlainBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        totals: dict[str, float] = {}
+        images = len(self.batches.gray)
+        for index in range(len(self.batches)):
+            count = min(self.batches.batch_size, images - index * self.batches.batch_size)
+            scores = self.model.test_on_batch(*self.batches[index], return_dict=True)
+            for name, value in scores.items():  # means over images, as Keras' evaluate weighs them
+                totals[name] = totals.get(name, 0.0) + float(value) * count / images
+        if logs is not None:
+            logs.update({f"val_{name}": value for name, value in totals.items()})
 
 
 def weights_digest(model: keras.Model) -> str:
@@ -93,8 +157,9 @@ def weights_digest(model: keras.Model) -> str:
 
 
 def compile_model(params: dict[str, Any], size: int, k: int) -> keras.Model:
-    model = build_model(params["arch"], size, k, dropout=params["dropout"],
-                        filters=params["unet_filters"], depth=params["unet_depth"])
+    with precision(params["precision"]):
+        model = build_model(params["arch"], size, k, dropout=params["dropout"],
+                            filters=params["unet_filters"], depth=params["unet_depth"])
     model.compile(optimizer=make_optimizer(params["optimizer"], params["lr"]),
                   loss=make_loss(params["loss"]),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
@@ -105,16 +170,20 @@ def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.
         val: tuple[np.ndarray, np.ndarray], class_weights: np.ndarray | None,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto") -> dict[str, Any]:
     """Train with early stopping on validation loss (best weights restored); return a summary."""
+    devices = data_parallel_devices()
     batches = AugmentedBatches(train[0], train[1], params["batch_size"], params["seed"],
-                               flip=params["flip"], shift=params["shift"], class_weights=class_weights)
+                               flip=params["flip"], shift=params["shift"], class_weights=class_weights,
+                               multiple_of=devices)
     has_val = len(val[0]) > 0
+    validation = [Validation(PlainBatches(val[0], val[1], params["batch_size"], devices))] if has_val else []
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
                                             patience=params["patience"], restore_best_weights=True)
     history = model.fit(
         batches,
-        validation_data=(val[0][..., None], val[1]) if has_val else None,
+        steps_per_epoch=len(batches),
+        shuffle=False,  # the batches are already shuffled, per epoch, from the seed
         epochs=params["epochs"],
-        callbacks=[StopOnNonFinite(), stopper, *callbacks],
+        callbacks=[StopOnNonFinite(), *validation, stopper, *callbacks],
         verbose=verbose,
     )
     monitored = history.history["val_loss" if has_val else "loss"]

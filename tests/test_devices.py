@@ -1,0 +1,57 @@
+"""devices.py: training under JAX on the CPU, data parallelism over two virtual devices (same loss
+curve as one device), and bf16 mixed precision."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from colorize.devices import precision  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def train_under_jax(params_file: Path, devices: int) -> dict:
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+           "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    out = subprocess.run([sys.executable, str(HERE / "jax_training.py"), str(params_file)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow  # two JAX trainings in subprocesses
+def test_jax_trains_on_one_device_and_on_two_with_the_same_loss_curve(params_file):
+    one = train_under_jax(params_file, 1)
+    assert one["backend"] == "jax" and one["devices"] == 1 and one["epochs_run"] == 3
+    assert np.all(np.isfinite(one["val_losses"])) and one["val_losses"][-1] < one["val_losses"][0]
+    two = train_under_jax(params_file, 2)
+    assert two["backend"] == "jax" and two["devices"] == 2
+    # Each batch is split over the two devices; only the order of float sums differs.
+    assert np.allclose(two["val_losses"], one["val_losses"], rtol=1e-4, atol=1e-5)
+
+
+def test_mixed_bfloat16_computes_in_bf16_keeps_float32_weights_and_outputs_and_restores_the_policy():
+    from colorize.models import build_model
+
+    before = keras.config.dtype_policy().name
+    with precision("mixed_bfloat16"):
+        model = build_model("unet", 16, 4, filters=4, depth=2)
+    assert keras.config.dtype_policy().name == before == "float32"
+    conv = model.get_layer("down0_conv1")
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    assert all(w.dtype == "float32" for w in model.weights)
+    probs = model(np.zeros((1, 16, 16, 1), np.float32))
+    assert keras.backend.standardize_dtype(probs.dtype) == "float32"
+    with pytest.raises(ValueError, match="train.precision must be one of float32, mixed_bfloat16"):
+        with precision("float16"):
+            pass
