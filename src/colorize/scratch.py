@@ -72,6 +72,20 @@ def _claim(place: Path) -> tuple[Path, int]:
         except FileNotFoundError:
             if fd is not None:
                 os.close(fd)
+        except BaseException:  # e.g. Ctrl-C right here: leave nothing behind
+            _release(place, place / name, fd)
+            raise
+
+
+def _release(place: Path, folder: Path, fd: int | None) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    for lock in (place / f"{folder.name}.lock", place / f".new-{folder.name}.lock"):
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+    if fd is not None:
+        os.close(fd)
+    with contextlib.suppress(OSError):  # only if empty: other runs may be using it
+        place.rmdir()
 
 
 @contextlib.contextmanager
@@ -83,12 +97,7 @@ def work_dir(near: str | Path) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            (place / f"{folder.name}.lock").unlink()
-        os.close(fd)
-        with contextlib.suppress(OSError):  # only if empty: other runs may be using it
-            place.rmdir()
+        _release(place, folder, fd)
 
 
 def sweep(near: str | Path) -> list[str]:
