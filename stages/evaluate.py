@@ -38,7 +38,7 @@ def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
 
 
 def main() -> None:
-    from colorize.artifacts import read_json, write_json_atomic
+    from colorize.artifacts import write_json_atomic
     from colorize.bundle import load_bundle, predict_probabilities
     from colorize.evaluation import score_all
     from colorize.headline import headline
@@ -46,7 +46,7 @@ def main() -> None:
     from colorize.dataset import load_split
 
     args = stage_args(__doc__, model="models", resized="data/resized", gray="data/gray", labels="data/labels",
-                      split="data/split.json", training="metrics/train/metrics.json", metrics="metrics/eval.json",
+                      split="data/split.json", metrics="metrics/eval.json",
                       details="metrics/eval_details.json", per_colour="metrics/per_colour.json",
                       samples="metrics/samples")
     params = load_section("evaluate", args.params)
@@ -61,7 +61,7 @@ def main() -> None:
         metrics["extra"] = score_extra_source(params["extra_source"], params["extra_images"], bundle, train,
                                               params)
     write_json_atomic(args.details, metrics)
-    write_json_atomic(args.metrics, headline(metrics, read_json(args.training)))
+    write_json_atomic(args.metrics, headline(metrics))
     write_json_atomic(args.per_colour, per_colour)
     write_samples(args.samples, test, images, params["samples"])
     model, gray = metrics["model"], metrics["baselines"]["gray"]

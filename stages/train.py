@@ -73,9 +73,10 @@ def main() -> None:
     with atomic_dir(args.live) as live_dir, Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
         summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])
         check_finite_weights(model)
-        live.summary.update(summary)
-        # Wall-clock time varies run to run: it goes to the metrics, never into the model bundle.
-        live.summary["train_seconds"] = round(time.perf_counter() - started, 1)
+        # A lean summary (the bundle keeps the full one): DVCLive's train.loss would clash with the
+        # train.loss param in `dvc exp show`. Wall time varies run to run: a metric, never in the bundle.
+        live.summary.clear()
+        live.summary["fit_s"] = round(time.perf_counter() - started)
     seconds = time.perf_counter() - started
     meta = {
         "arch": params["arch"],

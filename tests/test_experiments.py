@@ -17,9 +17,9 @@ from workspace import clone_sharing_cache, commit, dvc, run, wait_for_queue
 
 pytestmark = pytest.mark.slow
 
-# A visible change to a library function: evaluate's details report 1000 more test images.
+# A visible change to a library function: the per-colour table (in git) numbers its colours from 1000.
 CODE_FILE = "src/colorize/evaluation.py"
-ORIGINAL, CHANGED = '"test_images": len(test.ids),', '"test_images": len(test.ids) + 1000,'
+ORIGINAL, CHANGED = '"colour": i,', '"colour": i + 1000,'
 SWEEP = ("-S", "train.lr=0.003", "-S", "train.epochs=1")
 # The columns `dvc exp show` adds that a comparison does not need: the queue's bookkeeping and the
 # hashes of changed deps (every path with a slash, and models). README "Working as a team" uses the same.
@@ -67,9 +67,9 @@ def team(reproduced_project: Path, tmp_path_factory) -> Iterator[Path]:
 
 def test_queued_experiment_ran_its_own_code(team: Path) -> None:
     assert CHANGED in exp_file(team, "changed-code", CODE_FILE)
-    assert json.loads(exp_file(team, "changed-code", "metrics/eval_details.json"))["test_images"] == 1012
+    assert json.loads(exp_file(team, "changed-code", "metrics/per_colour.json"))[0]["colour"] == 1000
     # The workspace, whose code was reverted, neither ran nor recorded the change.
-    assert json.loads((team / "metrics/eval_details.json").read_text())["test_images"] == 12
+    assert json.loads((team / "metrics/per_colour.json").read_text())[0]["colour"] == 0
     assert CHANGED not in (team / CODE_FILE).read_text()
 
 

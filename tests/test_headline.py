@@ -17,20 +17,20 @@ def details(**model_extra) -> dict:
 
 
 def test_headline_keeps_the_figures_people_compare_rounded() -> None:
-    out = headline(details(), {"train_seconds": 41.6, "train": {"loss": 1.0}})
+    out = headline(details())
     assert out == {"acc": 0.512, "psnr": 21.23, "ssim": 0.877, "de00": 6.54, "cf": 30.1, "gap": 0.457,
-                   "xgap": 0.25, "fit_s": 42}
+                   "xgap": 0.25}
 
 
-def test_headline_without_second_source_or_timing() -> None:
+def test_headline_without_second_source() -> None:
     result = details()
     result.pop("extra")
-    out = headline(result, {})
-    assert "xgap" not in out and "fit_s" not in out and len(out) == 6
+    out = headline(result)
+    assert "xgap" not in out and len(out) == 6
 
 
 def test_foreground_figures_pass_through() -> None:
-    out = headline(details(foreground={"psnr": 19.87654, "note": "x"}, fg_accuracy=0.33333), {})
+    out = headline(details(foreground={"psnr": 19.87654, "note": "x"}, fg_accuracy=0.33333))
     assert out["foreground_psnr"] == 19.877 and out["fg_accuracy"] == 0.333 and "foreground_note" not in out
 
 
@@ -43,13 +43,13 @@ def test_no_headline_key_is_named_like_a_param(params_file) -> None:
         names.add(section)
         for key in values:
             names |= {key, f"{section}.{key}"}
-    out = headline(details(foreground={"psnr": 1.0}), {"train_seconds": 1.0})
-    assert not set(out) & names
+    out = headline(details(foreground={"psnr": 1.0}))
+    assert not ({*out, "fit_s", "step"} & names)  # with the train stage's lean summary
     assert len(out) <= 12
 
 
 def test_a_gap_that_cannot_be_measured_stays_null() -> None:
     result = details(oracle_gap_closed=None)
     result["extra"]["oracle"]["psnr"] = 15.0  # no room between gray and oracle
-    out = headline(result, {})
+    out = headline(result)
     assert out["gap"] is None and out["xgap"] is None

@@ -13,7 +13,7 @@ from workspace import clone_sharing_cache, commit, dvc, write_params
 
 pytestmark = pytest.mark.slow
 
-CHARTS = 3  # training loss, training accuracy, recall per palette colour (dvc.yaml plots)
+CHARTS = 5  # loss and accuracy on train and validation, recall per palette colour (dvc.yaml plots)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 Everything evaluate measures (every decoding, every baseline, confusions, the second source in full) goes
 to `metrics/eval_details.json`, an output that is not a declared metric. Keys are short, flat and never the
 name of a param, and values are rounded to what a comparison needs, so that `dvc exp show --only-changed`
-for a two-param sweep fits a 120-column terminal:
+for a two-param sweep fits a 120-column terminal (the train stage adds `fit_s`, its wall time, and DVCLive's
+`step` in metrics/train/metrics.json):
 
 | key | what (full precision in eval_details.json) |
 | --- | --- |
@@ -13,7 +14,6 @@ for a two-param sweep fits a 120-column terminal:
 | cf | colourfulness (Hasler and Süsstrunk) of the colorized images; the originals' is original.colourfulness |
 | gap | oracle_gap_closed: share of the gray-to-oracle PSNR gap the model closes |
 | xgap | the same on evaluate.extra_source (generalisation); absent when that is off |
-| fit_s | training wall time in seconds (DVCLive summary of the train stage) |
 
 Foreground scores (model keys starting with `foreground` or `fg_`) are passed through when present.
 """
@@ -54,13 +54,11 @@ def generalisation_score(extra: dict[str, Any]) -> float | None:
     return gap_closed(extra["model"]["psnr"], extra["gray"]["psnr"], extra["oracle"]["psnr"])
 
 
-def headline(details: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
-    """The headline from evaluate's full result and the train stage's summary (DVCLive's metrics.json)."""
+def headline(details: dict[str, Any]) -> dict[str, Any]:
+    """The headline from evaluate's full result."""
     model = details["model"]
     out: dict[str, Any] = {key: rounded(model[name], decimals) for key, (name, decimals) in MODEL_FIGURES.items()}
     out.update(foreground_figures(model))
     if details.get("extra"):
         out["xgap"] = rounded(generalisation_score(details["extra"]), 3)
-    if training.get("train_seconds") is not None:
-        out["fit_s"] = round(training["train_seconds"])
     return out
