@@ -42,7 +42,7 @@ def main() -> None:
 
     from dvclive import Live
 
-    from colorize.training import LiveLogger, compile_model, fit, make_deterministic, weights_digest
+    from colorize.training import LiveLogger, compile_model, fit, make_deterministic, planned_steps, weights_digest
 
     split = load_split(args.split)
     train = (load_part(args.gray, split["train"]), load_part(args.labels, split["train"]))
@@ -51,7 +51,7 @@ def main() -> None:
     if params["rebalance"] > 0:
         weights = class_weights(train[1], k, params["rebalance"], palette_lab=rgb_to_lab(palette))
     make_deterministic(params["seed"])
-    model = compile_model(params, size, k)
+    model = compile_model(params, size, k, total_steps=planned_steps(params, len(train[0])))
     print(f"train: {params['arch']} with {model.count_params():,} parameters on {len(train[0])} images "
           f"({len(val[0])} for validation), {size}x{size}, {k} colours")
     started = time.perf_counter()
@@ -75,7 +75,7 @@ def main() -> None:
     }
     write_bundle(args.model, model, palette_data, meta)
     epochs = summary["epochs_run"]
-    print(f"train: {epochs} epochs in {seconds:.0f} s ({epochs * len(train[0]) / seconds:.1f} images/s), "
+    print(f"train: {epochs} epochs ({summary['steps_run']} steps) in {seconds:.0f} s ({epochs * len(train[0]) / seconds:.1f} images/s), "
           f"best epoch {summary['best_epoch']} -> {args.model}")
 
 

@@ -12,6 +12,7 @@ from colorize.models import (  # noqa: E402
     build_seed,
     build_unet,
     l1_loss,
+    seed_ordinal_loss,
     make_loss,
     make_optimizer,
     seed_param_count,
@@ -106,6 +107,21 @@ def test_l1_loss_is_registered_for_safe_loading():
     assert keras.saving.get_registered_object("colorize>l1_loss") is l1_loss
 
 
+def test_seed_ordinal_loss_is_the_distance_to_the_expected_index(labels_and_probs):
+    labels, probs = labels_and_probs
+    per_pixel = np.asarray(seed_ordinal_loss(labels, probs))
+    expected_index = (probs * np.arange(5)).sum(axis=-1)
+    np.testing.assert_allclose(per_pixel, np.abs(labels - expected_index), rtol=1e-5)
+    assert make_loss("seed_ordinal") is seed_ordinal_loss
+    assert keras.saving.get_registered_object("colorize>seed_ordinal_loss") is seed_ordinal_loss
+
+
+def test_seed_ordinal_loss_is_zero_only_on_the_sure_right_index():
+    sure = np.eye(4, dtype=np.float32)[[[2]]]  # (1, 1, 4): all mass on index 2
+    assert float(np.asarray(seed_ordinal_loss(np.array([[2]]), sure))[0, 0]) == 0.0
+    assert float(np.asarray(seed_ordinal_loss(np.array([[0]]), sure))[0, 0]) == pytest.approx(2.0)
+
+
 def test_unknown_loss_is_named():
     with pytest.raises(ValueError, match="train.loss"):
         make_loss("mse")
@@ -123,6 +139,16 @@ def test_optimizer_defaults_and_explicit_rate(name, cls, default):
     assert type(optimizer).__name__ == cls
     assert learning_rate(optimizer) == pytest.approx(default)
     assert learning_rate(make_optimizer(name, 0.05)) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("name", ["adam", "adadelta"])
+def test_cosine_schedule_decays_from_the_base_rate_to_one_percent(name):
+    optimizer = make_optimizer(name, 0.01, decay_steps=100)
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    rate = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 50, 100, 200)]
+    assert rate[0] == pytest.approx(0.01)
+    assert rate[1] == pytest.approx(0.01 * (0.01 + 0.99 * 0.5), rel=1e-4)
+    assert rate[2] == pytest.approx(1e-4, rel=1e-4) and rate[3] == pytest.approx(1e-4, rel=1e-4)
 
 
 def test_unknown_optimizer_is_named():

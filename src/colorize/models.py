@@ -86,6 +86,17 @@ def l1_loss(y_true, y_pred):
     return ops.mean(ops.abs(one_hot - y_pred), axis=-1)
 
 
+@keras.saving.register_keras_serializable(package="colorize")
+def seed_ordinal_loss(y_true, y_pred):
+    """An ordinal reading of the origin's printed loss, mean |label - int(31 * sigmoid(output))|: the
+    palette index taken as a number. `int()` has no gradient, so the expected index under the softmax,
+    sum_k k * p_k, stands in for it: |label - sum_k k * p_k| per pixel, in palette-index units. The
+    palette is sorted by lightness, so neighbouring indices are neighbouring lightnesses."""
+    k = ops.shape(y_pred)[-1]
+    expected = ops.sum(y_pred * ops.arange(k, dtype=y_pred.dtype), axis=-1)
+    return ops.abs(ops.cast(y_true, y_pred.dtype) - expected)
+
+
 def make_loss(name: str):
     """Per-pixel loss on sparse labels (N, S, S); Keras applies per-pixel sample weights to it."""
     if name == "categorical_crossentropy":
@@ -93,13 +104,20 @@ def make_loss(name: str):
         return keras.losses.SparseCategoricalCrossentropy(name="categorical_crossentropy")
     if name == "l1":
         return l1_loss
-    raise ValueError(f"train.loss must be categorical_crossentropy or l1, got {name!r}")
+    if name == "seed_ordinal":
+        return seed_ordinal_loss
+    raise ValueError(f"train.loss must be categorical_crossentropy, l1 or seed_ordinal, got {name!r}")
 
 
-def make_optimizer(name: str, lr: float | None) -> keras.optimizers.Optimizer:
-    """Adadelta defaults to Zeiler's learning rate 1.0 (Keras' 0.001 barely moves); Adam to 0.001."""
+def make_optimizer(name: str, lr: float | None, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """Adadelta defaults to Zeiler's learning rate 1.0 (Keras' 0.001 barely moves); Adam to 0.001.
+
+    With `decay_steps`, the rate follows a cosine from its base value down to 1 % of it over that many steps.
+    """
+    base = {"adadelta": 1.0, "adam": 1e-3}.get(name) if lr is None else lr
+    rate = base if not decay_steps else keras.optimizers.schedules.CosineDecay(base, decay_steps, alpha=0.01)
     if name == "adadelta":
-        return keras.optimizers.Adadelta(learning_rate=1.0 if lr is None else lr)
+        return keras.optimizers.Adadelta(learning_rate=rate)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=1e-3 if lr is None else lr)
+        return keras.optimizers.Adam(learning_rate=rate)
     raise ValueError(f"train.optimizer must be adam or adadelta, got {name!r}")

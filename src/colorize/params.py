@@ -203,7 +203,7 @@ SCHEMAS: dict[str, Schema] = {
     "encode": {"figure_images": integer(0, 64)},
     "train": {
         "arch": choice("unet", "seed"),
-        "loss": choice("categorical_crossentropy", "l1"),
+        "loss": choice("categorical_crossentropy", "l1", "seed_ordinal"),
         "optimizer": choice("adam", "adadelta"),
         "lr": optional(number(0, None, open_low=True)),
         "epochs": integer(1),
@@ -216,6 +216,9 @@ SCHEMAS: dict[str, Schema] = {
         "shift": integer(0),
         "unet_filters": integer(1, 1024),
         "unet_depth": integer(1, 6),
+        "min_steps": integer(0),
+        "lr_schedule": choice("constant", "cosine"),
+        "monitor": choice("val_loss", "val_accuracy"),
     },
     "evaluate": {
         "decode": choice("argmax", "mean", "annealed_mean"),
