@@ -228,7 +228,8 @@ def validation_scores(repo: Path) -> dict:
 
     bundle = load_bundle(repo / "models")
     val, train = part(split["val"]), part(split["train"])
-    metrics = score_all(predict_probabilities(bundle.model, val.gray), val, train, bundle.palette, params)[0]
+    metrics = score_all(predict_probabilities(bundle.model, val.gray), val, train, bundle.palette, params,
+                        fill=bundle.fill)[0]
     fit = score_all(predict_probabilities(bundle.model, train.gray), train, train, bundle.palette, params)[0]
     metrics["train_fit"] = {"model": fit["model"]["accuracy"], "gray_lookup": fit["baselines"]["gray_lookup"]["accuracy"]}
     return metrics
