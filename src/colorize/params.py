@@ -76,6 +76,15 @@ def text(name: str, value: Any) -> str:
     return value
 
 
+def source_or_sources(name: str, value: Any) -> str | list[str]:
+    """One source, or a non-empty list of them (their union)."""
+    if isinstance(value, list):
+        if not value:
+            _fail(name, "a source or a non-empty list of sources", value)
+        return [text(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    return text(name, value)
+
+
 def optional(inner: Check) -> Check:
     def check(name: str, value: Any) -> Any:
         return None if value is None else inner(name, value)
@@ -165,7 +174,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 SCHEMAS: dict[str, Schema] = {
     "fetch": {
-        "source": text,
+        "source": source_or_sources,
         "builtin": {
             "count": integer(1, 10_000_000),
             "seed": integer(0),
