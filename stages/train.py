@@ -67,6 +67,7 @@ def main() -> None:
         "gray_weights": gray_info["weights"],
         "fill": gray_info["fill"],
         "resize_method": gray_info["method"],
+        "resize_crop": gray_info.get("crop", "none"),
         "train_params": params,
         "class_weights": None if weights is None else [float(w) for w in weights],
         "parameters": int(model.count_params()),

@@ -196,6 +196,7 @@ SCHEMAS: dict[str, Schema] = {
         "image_size": integer(8, 4096),
         "fill": rgb_color,
         "method": choice("nearest", "bilinear", "bicubic", "lanczos", "box"),
+        "crop": choice("none", "content"),
     },
     "grayscale": {"weights": gray_weights},
     "split": {
