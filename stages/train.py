@@ -51,7 +51,12 @@ def main() -> None:
     if params["rebalance"] > 0:
         weights = class_weights(train[1], k, params["rebalance"], palette_lab=rgb_to_lab(palette))
     make_deterministic(params["seed"])
-    model = compile_model(params, size, k, total_steps=planned_steps(params, len(train[0])))
+    prior = None
+    if params["gray_prior"] and params["arch"] == "unet":
+        from colorize.models import gray_level_log_prior
+
+        prior = gray_level_log_prior(train[0], train[1], k)
+    model = compile_model(params, size, k, total_steps=planned_steps(params, len(train[0])), prior=prior)
     print(f"train: {params['arch']} with {model.count_params():,} parameters on {len(train[0])} images "
           f"({len(val[0])} for validation), {size}x{size}, {k} colours")
     started = time.perf_counter()

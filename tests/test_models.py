@@ -10,7 +10,9 @@ keras = pytest.importorskip("keras")
 from colorize.models import (  # noqa: E402
     build_model,
     build_seed,
+    GrayLevelPrior,
     build_unet,
+    gray_level_log_prior,
     l1_loss,
     seed_ordinal_loss,
     make_loss,
@@ -154,3 +156,33 @@ def test_cosine_schedule_decays_from_the_base_rate_to_one_percent(name):
 def test_unknown_optimizer_is_named():
     with pytest.raises(ValueError, match="train.optimizer"):
         make_optimizer("sgd", None)
+
+
+# --- the gray-level prior -----------------------------------------------------------------------------
+
+def test_gray_level_log_prior_counts_colours_per_gray_level():
+    gray = np.array([[[0.0, 0.0, 0.0, 1.0]]], np.float32)
+    labels = np.array([[[1, 1, 0, 2]]], np.uint8)
+    prior = gray_level_log_prior(gray, labels, 3, levels=4, smoothing=1.0)
+    assert prior.shape == (4, 3) and prior.dtype == np.float32
+    np.testing.assert_allclose(np.exp(prior[0]), [2 / 6, 3 / 6, 1 / 6], rtol=1e-6)   # level 0: 1, 2, 0 (+1 each)
+    np.testing.assert_allclose(np.exp(prior[3]), [1 / 4, 1 / 4, 2 / 4], rtol=1e-6)   # level 3: 0, 0, 1
+    np.testing.assert_allclose(prior[1], prior[0])  # unseen levels borrow the nearest seen one
+    np.testing.assert_allclose(prior[2], prior[3])
+
+
+def test_gray_level_prior_layer_looks_up_each_pixel_and_survives_a_safe_reload(tmp_path):
+    prior = np.log(np.full((256, 3), 1 / 3, np.float32))
+    prior[255] = np.log([0.01, 0.01, 0.98])
+    model = build_model("unet", 8, 3, filters=2, depth=1, prior=prior)
+    table = model.get_layer("gray_prior")
+    gray = np.zeros((1, 8, 8, 1), np.float32)
+    gray[0, :4] = 1.0
+    looked_up = np.asarray(table(gray))
+    np.testing.assert_allclose(looked_up[0, 0, 0], prior[255])
+    np.testing.assert_allclose(looked_up[0, 7, 7], prior[0])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(gray, verbose=0), model.predict(gray, verbose=0), atol=1e-6)
+    assert keras.saving.get_registered_object("colorize>GrayLevelPrior") is GrayLevelPrior

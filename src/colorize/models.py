@@ -5,6 +5,8 @@ Both map a gray image (S, S, 1) in [0, 1] to per-pixel softmax probabilities (S,
 
 from __future__ import annotations
 
+import numpy as np
+
 from colorize.backend import import_keras
 
 keras = import_keras()
@@ -44,10 +46,54 @@ def _conv_block(x, filters: int, name: str):
     return x
 
 
-def build_unet(size: int, k: int, filters: int, depth: int) -> keras.Model:
+GRAY_LEVELS = 256
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+class GrayLevelPrior(layers.Layer):
+    """Per-pixel logits looked up by the pixel's gray level: a trainable (levels, K) table.
+
+    Initialised with the log of the training split's colour frequencies per gray level, it is the
+    context-free gray lookup as logits: added to the U-Net's logits, the model starts from the lookup and
+    learns from context only what the lookup gets wrong.
+    """
+
+    def __init__(self, k: int, levels: int = GRAY_LEVELS, **kwargs):
+        super().__init__(**kwargs)
+        self.k, self.levels = k, levels
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(self.levels, self.k), initializer="zeros", name="table")
+
+    def call(self, gray):
+        level = ops.cast(ops.round(ops.clip(gray[..., 0], 0.0, 1.0) * (self.levels - 1)), "int32")
+        return ops.take(self.table, level, axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "levels": self.levels}
+
+
+def gray_level_log_prior(gray01: np.ndarray, labels: np.ndarray, k: int, levels: int = GRAY_LEVELS,
+                         smoothing: float = 1.0) -> np.ndarray:
+    """log P(colour | gray level) on training pixels, (levels, K) float32; add-`smoothing` counts, and a
+    level never seen borrows its nearest seen level's counts."""
+    level = np.rint(np.clip(gray01, 0.0, 1.0) * (levels - 1)).astype(np.int64).reshape(-1)
+    counts = np.bincount(level * k + labels.reshape(-1).astype(np.int64), minlength=levels * k)
+    counts = counts.reshape(levels, k).astype(np.float64)
+    seen = np.flatnonzero(counts.sum(axis=1))
+    if len(seen):
+        nearest = seen[np.abs(np.arange(levels)[:, None] - seen[None, :]).argmin(axis=1)]
+        counts = counts[nearest]
+    counts += smoothing
+    return np.log(counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def build_unet(size: int, k: int, filters: int, depth: int, prior: np.ndarray | None = None) -> keras.Model:
     """Fully convolutional encoder-decoder with skip connections and a per-pixel softmax over K.
 
-    Filters double at each of `depth` downsamplings; `size` must be divisible by 2**depth.
+    Filters double at each of `depth` downsamplings; `size` must be divisible by 2**depth. With `prior`
+    ((levels, K) log-probabilities per gray level), a `GrayLevelPrior` table starting at it is added to
+    the logits.
     """
     if size % (2**depth):
         raise ValueError(f"train.unet_depth={depth} needs an image size divisible by {2**depth}, got {size}")
@@ -65,16 +111,20 @@ def build_unet(size: int, k: int, filters: int, depth: int) -> keras.Model:
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = _conv_block(x, filters * 2**level, f"decode{level}")
     x = layers.Conv2D(k, 1, name="logits")(x)
+    if prior is not None:
+        table = GrayLevelPrior(k, levels=len(prior), name="gray_prior")
+        x = layers.Add(name="logits_with_prior")([x, table(inputs)])
+        table.set_weights([np.asarray(prior, dtype=np.float32)])
     outputs = layers.Softmax(axis=-1, name="probabilities")(x)
     return keras.Model(inputs, outputs, name="unet")
 
 
 def build_model(arch: str, size: int, k: int, *, dropout: float = 0.5, filters: int = 16,
-                depth: int = 3) -> keras.Model:
+                depth: int = 3, prior: np.ndarray | None = None) -> keras.Model:
     if arch == "seed":
         return build_seed(size, k, dropout)
     if arch == "unet":
-        return build_unet(size, k, filters, depth)
+        return build_unet(size, k, filters, depth, prior)
     raise ValueError(f"train.arch must be one of {', '.join(ARCHS)}, got {arch!r}")
 
 

@@ -229,6 +229,7 @@ SCHEMAS: dict[str, Schema] = {
         "min_steps": integer(0),
         "lr_schedule": choice("constant", "cosine"),
         "monitor": choice("val_loss", "val_accuracy"),
+        "gray_prior": boolean,
     },
     "evaluate": {
         "decode": choice("argmax", "mean", "annealed_mean"),

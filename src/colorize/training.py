@@ -102,12 +102,14 @@ def planned_steps(params: dict[str, Any], train_images: int) -> int:
     return planned_epochs(params, train_images) * max(1, math.ceil(train_images / params["batch_size"]))
 
 
-def compile_model(params: dict[str, Any], size: int, k: int, total_steps: int | None = None) -> keras.Model:
+def compile_model(params: dict[str, Any], size: int, k: int, total_steps: int | None = None,
+                  prior: np.ndarray | None = None) -> keras.Model:
     """The model, compiled; `total_steps` (the planned optimizer steps) sets the length of a cosine
-    learning-rate schedule (`train.lr_schedule`)."""
+    learning-rate schedule (`train.lr_schedule`); `prior` is the U-Net's gray-level log-prior
+    (`train.gray_prior`)."""
     model = build_model(params["arch"], size, k, dropout=params["dropout"],
-                        filters=params["unet_filters"], depth=params["unet_depth"])
-    decay_steps = total_steps if params["lr_schedule"] == "cosine" else None
+                        filters=params["unet_filters"], depth=params["unet_depth"], prior=prior)
+    decay_steps = total_steps if params.get("lr_schedule") == "cosine" else None
     model.compile(optimizer=make_optimizer(params["optimizer"], params["lr"], decay_steps=decay_steps),
                   loss=make_loss(params["loss"]),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
