@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))  # this checkout's library, not whichever one is installed
 
-from workspace import BIN, make_workspace, merge, run  # noqa: E402
+from workspace import BIN, make_workspace, run  # noqa: E402
 
 CACHE = Path(os.environ.get("COLORIZE_REALDATA", Path.home() / ".cache" / "colorize-realdata"))
 IMAGES_PER_SET = 300
@@ -235,10 +235,14 @@ def validation_scores(repo: Path) -> dict:
     return metrics
 
 
-def run_set(name: str, images: Path, change: dict, keep: Path | None) -> dict:
+def run_set(name: str, source: str | list[str], change: dict, keep: Path | None,
+            extra_source: str | None = None) -> dict:
+    """`dvc repro` on `source` in a scratch repo (the built-in set keeps its default extra source)."""
+    base = {"fetch": {"source": source}}
+    if source != "builtin" or extra_source:
+        base["evaluate"] = {"extra_source": extra_source}
     with tempfile.TemporaryDirectory() as scratch:
-        repo = make_workspace(Path(scratch) / "repo", merge({"fetch": {"source": str(images)},
-                                                             "evaluate": {"extra_source": None}}, change))
+        repo = make_workspace(Path(scratch) / "repo", base, change)
         # The stages run the scratch repo's copy of the library, so editing the checkout meanwhile is safe.
         os.environ["PYTHONPATH"] = str(repo / "src")
         started = time.perf_counter()
@@ -294,9 +298,35 @@ def targets(metrics: dict) -> list[str]:
     return failed
 
 
+def generalise(test_set: str, folders: dict[str, str], change: dict, args: argparse.Namespace) -> None:
+    """Train on the union of the other real sets (a list `fetch.source`), score on `test_set` as
+    `evaluate.extra_source`: the model against the cheap baselines on pictures of another style."""
+    train_sets = [name for name in sorted(SETS) if name != test_set]
+    res = run_set("+".join(train_sets), [folders[name] for name in train_sets], change, args.keep,
+                  extra_source=folders[test_set])
+    extra = res["test"]["extra"]
+    if args.json:
+        args.json.write_text(json.dumps({"overrides": args.set_param, "results": [res]}, indent=1))
+    print(f"overrides: {' '.join(args.set_param) or '(default params)'}")
+    print(f"trained on {' + '.join(train_sets)} ({res['seconds']:.0f} s), scored on {extra['images']} "
+          f"{test_set} pictures:")
+    print("| method | accuracy | PSNR | SSIM | CIEDE2000 | colourfulness |\n| --- | --- | --- | --- | --- | --- |")
+    for name in ("model", "gray", "gray_lookup", "oracle"):
+        row = extra[name]
+        acc = f"{row['accuracy']:.3f}" if "accuracy" in row else "–"
+        print(f"| {name} | {acc} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['ciede2000']:.2f} | "
+              f"{row['colourfulness']:.1f} |")
+    holds = extra["model"]["psnr"] > extra["gray_lookup"]["psnr"] and \
+        extra["model"]["ciede2000"] < extra["gray_lookup"]["ciede2000"]
+    print(f"beats gray_lookup on PSNR and CIEDE2000: {'yes' if holds else 'NO'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=sorted(SETS))
+    parser.add_argument("--sets", nargs="+", choices=[*sorted(SETS), "builtin"], default=sorted(SETS),
+                        help="real sets to run; `builtin` is the built-in set (default params: `make repro`)")
+    parser.add_argument("--generalise", metavar="TEST_SET", choices=sorted(SETS),
+                        help="instead: train on the union of the other real sets, score on this one (extra_source)")
     parser.add_argument("-S", "--set-param", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a params.yaml override, as `dvc exp run -S` (repeatable)")
     parser.add_argument("--count", type=int, default=IMAGES_PER_SET, help="pictures per set")
@@ -304,10 +334,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--keep", type=Path, help="copy each scratch repo into this folder")
     args = parser.parse_args()
-    folders = {name: build(SETS[name], args.count) for name in args.sets}
+    folders = {name: str(build(SETS[name], args.count)) for name in SETS if name in args.sets or args.generalise}
+    folders["builtin"] = "builtin"
     if args.build_only:
         return
     change = parse_overrides(args.set_param)
+    if args.generalise:
+        generalise(args.generalise, folders, change, args)
+        return
     results = []
     for name in args.sets:
         res = run_set(name, folders[name], change, args.keep)
