@@ -83,6 +83,8 @@ def load_bundle(folder: Path) -> Bundle:
     from colorize.backend import import_keras
 
     keras = import_keras()
+    import colorize.models  # noqa: F401  registers the project's layers (GrayLevelPrior) for safe loading
+
     folder = Path(folder)
     meta = read_meta(folder)
     try:
