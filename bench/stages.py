@@ -23,7 +23,7 @@ from workspace import BIN, make_workspace  # noqa: E402
 
 STAGES = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
 TINY = {"fetch": {"builtin": {"count": 40}}, "resize": {"image_size": 16}, "palette": {"k": 8},
-        "train": {"epochs": 2, "unet_filters": 4, "unet_depth": 2}}
+        "train": {"epochs": 2, "min_steps": 0, "unet_filters": 4, "unet_depth": 2}}
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:

@@ -54,7 +54,7 @@ def main() -> None:
     split = load_split(args.split)
     test, train = load_images(args, split["test"]), load_images(args, split["train"])
     probs = predict_probabilities(bundle.model, test.gray)
-    metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params)
+    metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill)
     if params["extra_source"]:
         from colorize.generalisation import score_extra_source
 

@@ -53,7 +53,7 @@ def main() -> None:
 
     from colorize.devices import use_all_local_devices
     from colorize.training import (LiveLogger, check_finite_weights, compile_model, fit, make_deterministic,
-                                   weights_digest)
+                                   planned_steps, weights_digest)
 
     split = load_split(args.split)
     # Read batch by batch from memory-mapped shards: memory does not grow with the data set.
@@ -65,7 +65,12 @@ def main() -> None:
                                             palette_lab=rgb_to_lab(palette))
     make_deterministic(params["seed"])
     devices = use_all_local_devices()
-    model = compile_model(params, size, k)
+    prior = None
+    if params["gray_prior"] and params["arch"] == "unet":
+        from colorize.models import gray_level_log_prior
+
+        prior = gray_level_log_prior(train[0], train[1], k)
+    model = compile_model(params, size, k, total_steps=planned_steps(params, len(train[0])), prior=prior)
     print(f"train: {params['arch']} with {model.count_params():,} parameters on {len(train[0])} images "
           f"({len(val[0])} for validation), {size}x{size}, {k} colours"
           + (f", data parallel over {devices} devices" if devices > 1 else ""))
@@ -86,6 +91,7 @@ def main() -> None:
         "gray_weights": gray_info["weights"],
         "fill": gray_info["fill"],
         "resize_method": gray_info["method"],
+        "resize_crop": gray_info.get("crop", "none"),
         "train_params": params,
         "class_weights": None if weights is None else [float(w) for w in weights],
         "parameters": int(model.count_params()),
@@ -94,7 +100,7 @@ def main() -> None:
     }
     write_bundle(args.model, model, palette_data, meta)
     epochs = summary["epochs_run"]
-    print(f"train: {epochs} epochs in {seconds:.0f} s ({epochs * len(train[0]) / seconds:.1f} images/s), "
+    print(f"train: {epochs} epochs ({summary['steps_run']} steps) in {seconds:.0f} s ({epochs * len(train[0]) / seconds:.1f} images/s), "
           f"best epoch {summary['best_epoch']} -> {args.model}")
 
 

@@ -93,7 +93,8 @@ def tiny_train_params(real_params: dict[str, Any]) -> dict[str, Any]:
 
     section = dict(real_params["train"])
     section.update(arch="unet", unet_filters=4, unet_depth=2, epochs=2, batch_size=4, patience=2,
-                   shift=2, flip=True, seed=0, lr=None, optimizer="adam", loss="categorical_crossentropy")
+                   shift=2, flip=True, seed=0, lr=None, optimizer="adam", loss="categorical_crossentropy",
+                   min_steps=0, lr_schedule="constant", monitor="val_loss")
     return validate("train", section, SCHEMAS["train"])
 
 

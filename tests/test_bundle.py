@@ -200,3 +200,22 @@ def test_read_meta_does_not_import_keras(saved):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
     assert read_meta(saved)["format"] == BUNDLE_FORMAT
+
+
+def test_a_bundle_with_the_gray_prior_loads_in_a_fresh_process(tmp_path):
+    """The evaluate stage and `colorize` load bundles without importing the models module themselves."""
+    import subprocess
+    import sys
+
+    from colorize.bundle import write_bundle
+
+    prior = np.zeros((256, K), np.float32)
+    model = build_model("unet", SIZE, K, filters=2, depth=1, prior=prior)
+    palette = np.linspace(0, 255, K * 3).reshape(K, 3).astype(np.uint8)
+    write_bundle(tmp_path / "bundle", model, palette_to_dict(palette, "rgb"),
+                 {"image_size": SIZE, "gray_weights": [0.21, 0.72, 0.07], "fill": [255, 255, 255]})
+    code = ("import sys; from colorize.bundle import load_bundle; "
+            "b = load_bundle(sys.argv[1]); print(b.model.get_layer('gray_prior').name)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bundle")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "gray_prior"

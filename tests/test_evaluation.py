@@ -120,3 +120,28 @@ def test_per_colour_table():
     assert [row["pixel_share"] for row in table] == [0.25, 0.375, 0.0, 0.375, 0.0]
     lightness = [row["lightness"] for row in table]
     assert lightness[0] < lightness[4] and all(0 <= value <= 100 for value in lightness)
+
+
+def test_foreground_metrics_do_not_reward_painting_the_page(parts):
+    # A model that is sure every pixel is the page colour: fine on the page, wrong on the drawing.
+    test, train = parts
+    page = np.zeros_like(test.labels) + K - 1
+    fill = PALETTE[K - 1].tolist()
+    test.rgb[test.labels == K - 1] = fill  # the page is exactly the fill colour
+    metrics, _, _ = score_all(one_hot(page), test, train, PALETTE, params(), fill=fill)
+    model = metrics["model"]
+    share = metrics["original"]["foreground_share"]
+    assert 0 < share < 1
+    assert model["fg_accuracy"] == 0.0 < model["accuracy"] == pytest.approx(1 - share)
+    assert model["fg_psnr"] < model["psnr"] and model["fg_ciede2000"] > model["ciede2000"]
+    for name in ("gray", "gray_lookup", "example_transfer", "oracle", "oracle_keep_luminance"):
+        assert {"fg_psnr", "fg_ciede2000"} <= set(metrics["baselines"][name]), name
+    assert metrics["baselines"]["oracle"]["fg_accuracy"] == 1.0
+    assert "fg_accuracy" not in metrics["baselines"]["gray"]
+
+
+def test_without_fill_there_are_no_foreground_keys(parts):
+    test, train = parts
+    metrics, _, _ = score_all(one_hot(test.labels), test, train, PALETTE, params())
+    assert not any(key.startswith("fg_") for key in metrics["model"])
+    assert "foreground_share" not in metrics["original"]

@@ -592,3 +592,47 @@ def test_fewer_images_than_min_images_fail_before_the_raw_data_is_replaced(tmp_p
     assert str(caught.value) == ("fetch: 2 usable images in 'builtin', fewer than fetch.min_images=5; "
                                  "nothing was written")
     assert sorted((p.name, p.read_bytes()) for p in raw.iterdir()) == before
+
+
+# ---------------------------------------------------------------- a list of sources
+
+def test_a_list_of_sources_is_their_union(tmp_path, real_params):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    shared = encode(colourful(12, 12, 40))
+    (first / "a.png").write_bytes(encode(colourful(12, 12, 41)))
+    (first / "same name.png").write_bytes(encode(colourful(12, 12, 42)))
+    (second / "same name.png").write_bytes(encode(colourful(12, 12, 43)))  # same name, other pixels
+    (first / "shared.png").write_bytes(shared)
+    (second / "shared copy.png").write_bytes(shared)                     # same pixels: kept once
+    (second / "notes.txt").write_bytes(b"not a picture")
+    params = fetch_params(real_params, source=[str(first), "builtin", str(second)],
+                          builtin={"count": 3, "seed": 0, "style": "pika"})
+    counts = run_fetch(params, tmp_path / "raw", None, progress=False, workers=1)
+    manifest = check_consistent(tmp_path / "raw")
+    found = decisions(manifest)
+    assert {name: decision for name, decision in found.items() if not name.startswith("1/")} == {
+        "0/a.png": "accepted", "0/same name.png": "accepted", "0/shared.png": "accepted",
+        "2/same name.png": "accepted", "2/shared copy.png": "duplicate", "2/notes.txt": "unknown_format"}
+    from_builtin = {name: decision for name, decision in found.items() if name.startswith("1/")}
+    assert len(from_builtin) == 3 and all(name.startswith("1/builtin:") for name in from_builtin)
+    assert set(from_builtin.values()) == {"accepted"}
+    assert counts["accepted"] == 4 + 3 and counts["duplicates"] == 1
+    # Each entry alone accepts what the union accepted from it: the union adds and loses nothing.
+    alone = run_fetch(fetch_params(real_params, source=str(second)), tmp_path / "raw2", None, progress=False,
+                      workers=1)
+    assert alone["accepted"] == 2
+
+
+@pytest.mark.parametrize(("value", "message"), [([], "non-empty list"), (["builtin", ""], r"fetch.source\[1\]"),
+                                                 ([3], r"fetch.source\[0\]"), ({"a": 1}, "fetch.source")])
+def test_bad_source_lists_are_refused_before_work(real_params, value, message):
+    with pytest.raises(ValueError, match=message):
+        fetch_params(real_params, source=value)
+
+
+def test_a_digest_pin_cannot_apply_to_a_list(tmp_path, real_params):
+    params = fetch_params(real_params, source=["builtin", "builtin"], sha256="0" * 64)
+    with pytest.raises(FetchError, match="a list of sources"):
+        run_fetch(params, tmp_path / "raw", None, progress=False)

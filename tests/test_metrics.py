@@ -11,6 +11,9 @@ from colorize.metrics import (
     colour_confusions,
     colourfulness,
     confusion_matrix,
+    foreground_accuracy,
+    foreground_image_metrics,
+    foreground_mask,
     image_metrics,
     per_colour_accuracy,
     pixel_accuracy,
@@ -147,3 +150,45 @@ def test_label_metrics_validate():
         per_colour_accuracy(PRED, LABELS, 2)
     with pytest.raises(ArrayError, match="integer"):
         pixel_accuracy(PRED.astype(np.float32), LABELS)
+
+
+# --- foreground ---------------------------------------------------------------------------------------
+
+def test_foreground_mask_is_every_pixel_that_is_not_exactly_the_fill():
+    truth = np.full((1, 2, 2, 3), 255, np.uint8)
+    truth[0, 0, 0] = (255, 255, 254)
+    truth[0, 1, 1] = (10, 20, 30)
+    assert foreground_mask(truth, [255, 255, 255]).tolist() == [[[True, False], [False, True]]]
+    assert foreground_mask(truth, [10, 20, 30]).sum() == 3
+
+
+def test_foreground_psnr_and_ciede2000_ignore_the_page_and_empty_images():
+    truth = np.full((2, 4, 4, 3), 255, np.uint8)
+    truth[0, :2, :2] = (200, 40, 40)     # image 0: a 2x2 red drawing; image 1: an empty page
+    pred = truth.copy()
+    pred[0, :2, :2] = (190, 40, 40)      # every drawn pixel off by 10 in one channel: MSE 100 / 3
+    pred[1, 0, 0] = (0, 0, 0)            # a wrong page pixel counts nowhere
+    pred[0, 3, 3] = (0, 0, 0)
+    scores = foreground_image_metrics(pred, truth, foreground_mask(truth, [255, 255, 255]))
+    assert scores["fg_psnr"] == pytest.approx(10 * math.log10(255**2 / (100 / 3)))
+    expected_delta = ciede2000(pred[:1, :2, :2], truth[:1, :2, :2])[0]
+    assert scores["fg_ciede2000"] == pytest.approx(expected_delta)
+    # Whole-image PSNR is pulled up by the page the prediction got right, foreground PSNR is not.
+    assert psnr(pred[:1], truth[:1])[0] != pytest.approx(scores["fg_psnr"])
+
+
+def test_foreground_scores_are_none_without_any_foreground():
+    page = np.full((1, 4, 4, 3), 255, np.uint8)
+    mask = foreground_mask(page, [255, 255, 255])
+    assert foreground_image_metrics(page, page, mask) == {"fg_psnr": None, "fg_ciede2000": None}
+    assert foreground_accuracy(np.zeros((1, 4, 4), np.uint8), np.zeros((1, 4, 4), np.uint8), mask) is None
+
+
+def test_foreground_accuracy_counts_only_masked_pixels():
+    labels = np.array([[[0, 0], [1, 2]]], np.uint8)
+    pred = np.array([[[0, 0], [1, 0]]], np.uint8)
+    mask = np.array([[[False, False], [True, True]]])
+    assert pixel_accuracy(pred, labels) == 0.75
+    assert foreground_accuracy(pred, labels, mask) == 0.5
+    with pytest.raises(ArrayError, match="mask"):
+        foreground_accuracy(pred, labels, mask[:, :1])

@@ -10,8 +10,11 @@ keras = pytest.importorskip("keras")
 from colorize.models import (  # noqa: E402
     build_model,
     build_seed,
+    GrayLevelPrior,
     build_unet,
+    gray_level_log_prior,
     l1_loss,
+    seed_ordinal_loss,
     make_loss,
     make_optimizer,
     seed_param_count,
@@ -106,6 +109,21 @@ def test_l1_loss_is_registered_for_safe_loading():
     assert keras.saving.get_registered_object("colorize>l1_loss") is l1_loss
 
 
+def test_seed_ordinal_loss_is_the_distance_to_the_expected_index(labels_and_probs):
+    labels, probs = labels_and_probs
+    per_pixel = np.asarray(seed_ordinal_loss(labels, probs))
+    expected_index = (probs * np.arange(5)).sum(axis=-1)
+    np.testing.assert_allclose(per_pixel, np.abs(labels - expected_index), rtol=1e-5)
+    assert make_loss("seed_ordinal") is seed_ordinal_loss
+    assert keras.saving.get_registered_object("colorize>seed_ordinal_loss") is seed_ordinal_loss
+
+
+def test_seed_ordinal_loss_is_zero_only_on_the_sure_right_index():
+    sure = np.eye(4, dtype=np.float32)[[[2]]]  # (1, 1, 4): all mass on index 2
+    assert float(np.asarray(seed_ordinal_loss(np.array([[2]]), sure))[0, 0]) == 0.0
+    assert float(np.asarray(seed_ordinal_loss(np.array([[0]]), sure))[0, 0]) == pytest.approx(2.0)
+
+
 def test_unknown_loss_is_named():
     with pytest.raises(ValueError, match="train.loss"):
         make_loss("mse")
@@ -125,6 +143,46 @@ def test_optimizer_defaults_and_explicit_rate(name, cls, default):
     assert learning_rate(make_optimizer(name, 0.05)) == pytest.approx(0.05)
 
 
+@pytest.mark.parametrize("name", ["adam", "adadelta"])
+def test_cosine_schedule_decays_from_the_base_rate_to_one_percent(name):
+    optimizer = make_optimizer(name, 0.01, decay_steps=100)
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    rate = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 50, 100, 200)]
+    assert rate[0] == pytest.approx(0.01)
+    assert rate[1] == pytest.approx(0.01 * (0.01 + 0.99 * 0.5), rel=1e-4)
+    assert rate[2] == pytest.approx(1e-4, rel=1e-4) and rate[3] == pytest.approx(1e-4, rel=1e-4)
+
+
 def test_unknown_optimizer_is_named():
     with pytest.raises(ValueError, match="train.optimizer"):
         make_optimizer("sgd", None)
+
+
+# --- the gray-level prior -----------------------------------------------------------------------------
+
+def test_gray_level_log_prior_counts_colours_per_gray_level():
+    gray = np.array([[[0.0, 0.0, 0.0, 1.0]]], np.float32)
+    labels = np.array([[[1, 1, 0, 2]]], np.uint8)
+    prior = gray_level_log_prior(gray, labels, 3, levels=4, smoothing=1.0)
+    assert prior.shape == (4, 3) and prior.dtype == np.float32
+    np.testing.assert_allclose(np.exp(prior[0]), [2 / 6, 3 / 6, 1 / 6], rtol=1e-6)   # level 0: 1, 2, 0 (+1 each)
+    np.testing.assert_allclose(np.exp(prior[3]), [1 / 4, 1 / 4, 2 / 4], rtol=1e-6)   # level 3: 0, 0, 1
+    np.testing.assert_allclose(prior[1], prior[0])  # unseen levels borrow the nearest seen one
+    np.testing.assert_allclose(prior[2], prior[3])
+
+
+def test_gray_level_prior_layer_looks_up_each_pixel_and_survives_a_safe_reload(tmp_path):
+    prior = np.log(np.full((256, 3), 1 / 3, np.float32))
+    prior[255] = np.log([0.01, 0.01, 0.98])
+    model = build_model("unet", 8, 3, filters=2, depth=1, prior=prior)
+    table = model.get_layer("gray_prior")
+    gray = np.zeros((1, 8, 8, 1), np.float32)
+    gray[0, :4] = 1.0
+    looked_up = np.asarray(table(gray))
+    np.testing.assert_allclose(looked_up[0, 0, 0], prior[255])
+    np.testing.assert_allclose(looked_up[0, 7, 7], prior[0])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(gray, verbose=0), model.predict(gray, verbose=0), atol=1e-6)
+    assert keras.saving.get_registered_object("colorize>GrayLevelPrior") is GrayLevelPrior

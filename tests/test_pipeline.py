@@ -23,7 +23,7 @@ TINY = {
     "resize": {"image_size": 16},
     "palette": {"k": 8, "sample_pixels": 4000},
     "encode": {"figure_images": 2},
-    "train": {"epochs": 2, "batch_size": 8, "unet_filters": 4, "unet_depth": 2, "patience": 1},
+    "train": {"epochs": 2, "min_steps": 0, "batch_size": 8, "unet_filters": 4, "unet_depth": 2, "patience": 1},
     "evaluate": {"samples": 2, "transfer_pixels": 500, "extra_images": 10},
 }
 

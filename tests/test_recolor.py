@@ -225,3 +225,19 @@ def test_apply_chroma_is_within_one_level_of_the_full_resolution_skimage_path():
     reference = match_gray(lab_to_rgb(lab), prepared.gray, weights)
     difference = np.abs(apply_chroma(prepared, predicted, weights).astype(int) - reference.astype(int))
     assert difference.max() <= 1 and difference.mean() < 0.05
+
+
+def test_content_crop_colours_the_drawing_and_leaves_the_page_gray():
+    """With resize.crop: content the model sees the drawing's box; its colours land on that box only."""
+    page = np.full((60, 90, 3), 255, np.uint8)
+    page[20:30, 40:60] = (120, 120, 120)
+    prepared = prepare(Image.fromarray(page), 16, WHITE, WEIGHTS, "nearest", crop="content")
+    assert prepared.box == (40, 20, 60, 30)
+    # The model input is the cropped drawing scaled to fill the width: gray rows in the middle of the square.
+    assert np.allclose(prepared.model_input[4:12], 120 * sum(WEIGHTS) / 255, atol=1e-3)
+    out = apply_chroma(prepared, np.full((16, 16, 3), (180, 60, 60), np.uint8), WEIGHTS)
+    assert out.shape == (60, 90, 3)
+    assert (out[20:30, 40:60, 0] > out[20:30, 40:60, 1] + 20).all()  # red on the drawing
+    outside = np.ones((60, 90), bool)
+    outside[20:30, 40:60] = False
+    assert np.ptp(out[outside].astype(int), axis=-1).max() <= 1        # the page keeps no chroma

@@ -19,6 +19,8 @@ from colorize.training import (  # noqa: E402
     compile_model,
     fit,
     make_deterministic,
+    planned_epochs,
+    planned_steps,
     shift_images,
     training_bytes,
     weights_digest,
@@ -210,6 +212,52 @@ def test_early_stopping_restores_the_best_weights(tiny_train_params, tiny_traini
     assert summary["best_epoch"] == best + 1 < summary["epochs_run"]
     assert summary["best_val_loss"] == pytest.approx(recorder.val_losses[best])
     assert digest == recorder.digests[best] != recorder.digests[-1]
+
+
+@pytest.mark.parametrize(("images", "batch", "epochs", "min_steps", "expected"), [
+    (357, 16, 40, 1000, 44),   # the built-in set: 23 steps an epoch, 40 epochs are 920 steps
+    (357, 16, 40, 0, 40),      # no minimum: bare epochs
+    (178, 16, 40, 1000, 84),   # a 300-picture real set: 12 steps an epoch
+    (178, 16, 100, 1000, 100), # more epochs than the minimum needs
+    (3, 16, 1, 10, 10),        # fewer images than a batch: one step an epoch
+])
+def test_budget_is_at_least_min_steps_optimizer_steps(images, batch, epochs, min_steps, expected):
+    params = {"batch_size": batch, "epochs": epochs, "min_steps": min_steps}
+    assert planned_epochs(params, images) == expected
+    assert planned_steps(params, images) == expected * -(-images // batch) >= min_steps
+
+
+def test_training_runs_the_planned_steps_on_a_small_set(tiny_train_params, tiny_training_set):
+    # 8 images in batches of 4: 2 steps an epoch, so 1 epoch with min_steps 6 becomes 3 epochs.
+    params = {**tiny_train_params, "epochs": 1, "min_steps": 6, "patience": 10, "lr_schedule": "cosine"}
+    _, summary = train_once(params, tiny_training_set)
+    assert summary["epochs_planned"] == summary["epochs_run"] == 3
+    assert summary["steps_run"] == 6
+
+
+class AccuracyPerEpoch(DigestPerEpoch):
+    def __init__(self):
+        super().__init__()
+        self.val_accuracies: list[float] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.val_accuracies.append(float(logs["val_accuracy"]))
+
+
+def test_monitoring_validation_accuracy_keeps_the_most_accurate_epoch(tiny_train_params, tiny_training_set):
+    data = dict(tiny_training_set)
+    data["val_labels"] = (3 - data["val_labels"]).astype(np.uint8)  # learning the rule makes validation worse
+    params = {**tiny_train_params, "epochs": 6, "patience": 2, "lr": 0.01, "flip": False, "shift": 0,
+              "monitor": "val_accuracy"}
+    recorder = AccuracyPerEpoch()
+    digest, summary = train_once(params, data, callbacks=[recorder])
+    best = int(np.argmax(recorder.val_accuracies))
+    assert summary["best_epoch"] == best + 1
+    assert summary["best_val_accuracy"] == pytest.approx(recorder.val_accuracies[best])
+    assert digest == recorder.digests[best]
+    # Stopped `patience` epochs after the best one, unless the run ended first.
+    assert summary["epochs_run"] == min(params["epochs"], best + 1 + params["patience"])
 
 
 class FakeLive:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize.transforms import RESAMPLING, composite_on_fill, pad_to_square, rgb_to_gray, square_resize
+from colorize.transforms import (RESAMPLING, composite_on_fill, crop_to_content, drawing_box, pad_to_square,
+                                 rgb_to_gray, square_resize)
 
 RED = (255, 0, 0)
 BLUE_FILL = [0, 0, 255]
@@ -142,3 +143,33 @@ def test_gray_keeps_any_leading_shape_and_rejects_other_channels():
     np.testing.assert_allclose(gray[1, 2, 3], rgb[1, 2, 3] @ np.array(WEIGHT_SETS[0]) / 255, atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
         rgb_to_gray(np.zeros((4, 4, 4), np.uint8), WEIGHT_SETS[0])
+
+
+# --- resize.crop: content -------------------------------------------------------------------------------
+
+def small_drawing_on_a_page() -> Image.Image:
+    page = np.full((100, 120, 3), 255, np.uint8)
+    page[30:40, 50:70] = (200, 30, 30)  # a 10 x 20 red drawing
+    return Image.fromarray(page)
+
+
+def test_drawing_box_is_the_box_around_every_non_fill_pixel():
+    assert drawing_box(small_drawing_on_a_page(), [255, 255, 255]) == (50, 30, 70, 40)
+    assert drawing_box(Image.new("RGB", (5, 5), (255, 255, 255)), [255, 255, 255]) is None
+    assert crop_to_content(Image.new("RGB", (5, 5), (255, 255, 255)), [255, 255, 255]).size == (5, 5)
+
+
+def test_content_crop_makes_a_small_drawing_fill_the_square():
+    plain = square_resize(small_drawing_on_a_page(), 16, [255, 255, 255], "nearest")
+    cropped = square_resize(small_drawing_on_a_page(), 16, [255, 255, 255], "nearest", crop="content")
+    red = lambda image: int((image[..., 1] < 100).sum())  # noqa: E731
+    assert red(plain) < 16 * 16 * 0.05
+    assert red(cropped) == 16 * 8  # 20 x 10 scaled to 16 x 8, centred on the page colour
+    assert np.array_equal(cropped[4:12], np.broadcast_to(np.array([200, 30, 30], np.uint8), (8, 16, 3)))
+
+
+def test_content_crop_sees_transparency_as_page():
+    rgba = np.zeros((50, 50, 4), np.uint8)
+    rgba[10:20, 10:30] = (30, 30, 200, 255)
+    box = drawing_box(composite_on_fill(Image.fromarray(rgba, "RGBA"), [255, 255, 255]), [255, 255, 255])
+    assert box == (10, 10, 30, 20)

@@ -148,6 +148,8 @@ def load_bundle(folder: Path) -> Bundle:
     """Load and cross-check a bundle: the model's input size and class count must match its metadata."""
     from colorize.backend import import_keras
 
+    import colorize.models  # noqa: F401  registers the project's layers (GrayLevelPrior) for safe loading
+
     folder = Path(folder)
     meta = read_meta(folder)
     check_model_file(folder, meta)

@@ -160,7 +160,7 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
         try:
             image = decode_image(job.source.read_bytes(), max_pixels, "--max-pixels")
             prepared = prepare(image, bundle.image_size, bundle.fill, bundle.gray_weights,
-                               bundle.meta.get("resize_method", "lanczos"))
+                               bundle.meta.get("resize_method", "lanczos"), bundle.meta.get("resize_crop", "none"))
             ready.append((job, prepared))
         except ImageRejected as exc:
             errors.append(f"{job.source}: {exc}")

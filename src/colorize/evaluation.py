@@ -6,6 +6,7 @@ tested without Keras.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from colorize.decoding import METHODS, decode, keep_luminance, predicted_labels
 from colorize.metrics import (
     colour_confusions,
     colourfulness,
+    foreground_accuracy,
+    foreground_image_metrics,
+    foreground_mask,
     image_metrics,
     per_colour_accuracy,
     pixel_accuracy,
@@ -63,9 +67,23 @@ def variant_name(decode_method: str, keep: bool) -> str:
     return f"{decode_method}_keep_luminance" if keep else decode_method
 
 
+def add_foreground(entries: dict[str, dict[str, Any]], rgb: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                   test: Images, fill: Sequence[int]) -> float:
+    """Add fg_psnr, fg_ciede2000 (and fg_accuracy where there are labels) to each entry, scored on the
+    pixels whose true colour is not `fill`; return the foreground's share of the test pixels."""
+    mask = foreground_mask(test.rgb, fill)
+    for name, entry in entries.items():
+        if name in labels:
+            entry["fg_accuracy"] = foreground_accuracy(labels[name], test.labels, mask)
+        entry.update(foreground_image_metrics(rgb[name], test.rgb, mask))
+    return float(mask.mean())
+
+
 def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarray,
-              params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
+              params: dict[str, Any], fill: Sequence[int] | None = None
+              ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
     """Metrics for the model (every decoding) and every baseline on `test`; baselines learn on `train` only.
+    With `fill` (the padding colour), every entry also gets foreground metrics (`fg_*`).
 
     Returns (eval metrics, per-colour table, the RGB images of each method for the sample figures).
     """
@@ -87,6 +105,18 @@ def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarra
         "oracle": labelled_scores(test.labels, test, palette, keep=False),
         "oracle_keep_luminance": labelled_scores(test.labels, test, palette, keep=True),
     }
+    foreground_share = None
+    if fill is not None:
+        lookup_rgb = palette[lookup_labels]
+        oracle_rgb = palette[test.labels]
+        foreground_share = add_foreground(
+            {**decodings, **baselines},
+            {**outputs, "gray": gray_image(test.gray), "gray_lookup": lookup_rgb,
+             "gray_lookup_keep_luminance": keep_luminance(lookup_rgb, test.gray), "example_transfer": transfer,
+             "oracle": oracle_rgb, "oracle_keep_luminance": keep_luminance(oracle_rgb, test.gray)},
+            {**dict.fromkeys(decodings, pred_labels), "gray_lookup": lookup_labels,
+             "gray_lookup_keep_luminance": lookup_labels, "oracle": test.labels, "oracle_keep_luminance": test.labels},
+            test, fill)
     chosen = variant_name(params["decode"], keep)
     oracle_key = "oracle_keep_luminance" if keep else "oracle"
     model = {
@@ -101,7 +131,8 @@ def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarra
         "model_decoding": chosen,
         "model_decodings": decodings,
         "baselines": baselines,
-        "original": {"colourfulness": float(np.mean(colourfulness(test.rgb)))},
+        "original": {"colourfulness": float(np.mean(colourfulness(test.rgb))),
+                     **({} if foreground_share is None else {"foreground_share": foreground_share})},
         "worst_confusions": [
             {"true": int(t), "predicted": int(p), "share": float(s)}
             for t, p, s in colour_confusions(pred_labels, test.labels, k)

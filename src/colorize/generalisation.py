@@ -48,7 +48,7 @@ def load_source(source: str, count: int, bundle: Bundle) -> Images:
         for image_id, data in iter_raw(raw_dir):
             ids.append(image_id)
             rgb.append(square_resize(decode_image(data, FETCH_DEFAULTS["max_pixels"]), bundle.image_size,
-                                     bundle.fill, method))
+                                     bundle.fill, method, bundle.meta.get("resize_crop", "none")))
     rgb_array = np.stack(rgb)
     return Images(ids, rgb_array, rgb_to_gray(rgb_array, bundle.gray_weights),
                   nearest_palette_index(rgb_array, bundle.palette, bundle.space))

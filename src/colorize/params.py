@@ -76,6 +76,15 @@ def text(name: str, value: Any) -> str:
     return value
 
 
+def source_or_sources(name: str, value: Any) -> str | list[str]:
+    """One source, or a non-empty list of them (their union)."""
+    if isinstance(value, list):
+        if not value:
+            _fail(name, "a source or a non-empty list of sources", value)
+        return [text(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    return text(name, value)
+
+
 def optional(inner: Check) -> Check:
     def check(name: str, value: Any) -> Any:
         return None if value is None else inner(name, value)
@@ -165,7 +174,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 SCHEMAS: dict[str, Schema] = {
     "fetch": {
-        "source": text,
+        "source": source_or_sources,
         "builtin": {
             "count": integer(1, 10_000_000),
             "seed": integer(0),
@@ -188,6 +197,7 @@ SCHEMAS: dict[str, Schema] = {
         "image_size": integer(8, 4096),
         "fill": rgb_color,
         "method": choice("nearest", "bilinear", "bicubic", "lanczos", "box"),
+        "crop": choice("none", "content"),
     },
     "grayscale": {"weights": gray_weights},
     "split": {
@@ -204,7 +214,7 @@ SCHEMAS: dict[str, Schema] = {
     "encode": {"figure_images": integer(0, 64)},
     "train": {
         "arch": choice("unet", "seed"),
-        "loss": choice("categorical_crossentropy", "l1"),
+        "loss": choice("categorical_crossentropy", "l1", "seed_ordinal"),
         "optimizer": choice("adam", "adadelta"),
         "lr": optional(number(0, None, open_low=True)),
         "epochs": integer(1),
@@ -218,6 +228,10 @@ SCHEMAS: dict[str, Schema] = {
         "unet_filters": integer(1, 1024),
         "unet_depth": integer(1, 6),
         "precision": choice("float32", "mixed_bfloat16"),
+        "min_steps": integer(0),
+        "lr_schedule": choice("constant", "cosine"),
+        "monitor": choice("val_loss", "val_accuracy"),
+        "gray_prior": boolean,
     },
     "evaluate": {
         "decode": choice("argmax", "mean", "annealed_mean"),

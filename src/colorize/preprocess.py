@@ -35,7 +35,8 @@ def map_rows(in_dir: Path, out_dir: Path, name: str, transform: Callable[[np.nda
 def gray_from_resized(resized_dir: Path, out_dir: Path, weights: Sequence[float], progress: bool = True) -> int:
     """gray = w . RGB / 255 for every image: sharded float32 (N, S, S)."""
     index = read_index(resized_dir)
-    extra = {"weights": list(weights), "size": index["size"], "fill": index["fill"], "method": index["method"]}
+    extra = {"weights": list(weights), "size": index["size"], "fill": index["fill"], "method": index["method"],
+             "crop": index.get("crop", "none")}
     return map_rows(resized_dir, out_dir, "gray", lambda rgb: rgb_to_gray(rgb, weights), extra, "grayscale",
                     progress)
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from colorize.colour import rgb_to_lab
-from colorize.transforms import composite_on_fill, content_size, rgb_to_gray, square_resize_gray
+from colorize.transforms import composite_on_fill, content_size, drawing_box, rgb_to_gray, square_resize_gray
 
 
 @dataclass
@@ -24,19 +24,24 @@ class Prepared:
 
     gray: np.ndarray
     model_input: np.ndarray
+    box: tuple[int, int, int, int] | None = None  # (left, top, right, bottom) the model saw, if cropped
 
 
 def prepare(image: Image.Image, size: int, fill: Sequence[int], weights: Sequence[float],
-            method: str = "lanczos") -> Prepared:
+            method: str = "lanczos", crop: str = "none") -> Prepared:
     """Full-resolution gray and the model's padded, resized gray input.
 
     The gray is taken first, at full resolution, so two pictures with equal gray get equal results
     whatever their colours; resizing then matches the pipeline's (resize, then gray) up to rounding.
+    With `crop: content` the model sees only the box around the drawing, as in training.
     """
-    gray = rgb_to_gray(np.asarray(composite_on_fill(image, fill), dtype=np.uint8), weights)
+    composited = composite_on_fill(image, fill)
+    gray = rgb_to_gray(np.asarray(composited, dtype=np.uint8), weights)
     fill_gray = float(np.dot(weights, fill)) / 255.0
-    small = square_resize_gray(gray, size, fill_gray, method, high=float(sum(weights)))
-    return Prepared(gray=gray, model_input=small)
+    box = drawing_box(composited, fill) if crop == "content" else None
+    seen = gray if box is None else gray[box[1]:box[3], box[0]:box[2]]
+    small = square_resize_gray(seen, size, fill_gray, method, high=float(sum(weights)))
+    return Prepared(gray=gray, model_input=small, box=box)
 
 
 def content_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
@@ -91,8 +96,12 @@ def lab_to_rgb_fast(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.n
 def apply_chroma(prepared: Prepared, predicted_rgb: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """The model's colours (S, S, 3) on the full-resolution picture: uint8 (H, W, 3)."""
     height, width = prepared.gray.shape
-    top, left, h, w = content_box(height, width, predicted_rgb.shape[0])
+    x0, y0, x1, y1 = prepared.box or (0, 0, width, height)
+    top, left, h, w = content_box(y1 - y0, x1 - x0, predicted_rgb.shape[0])
     ab = rgb_to_lab(predicted_rgb[top:top + h, left:left + w])[..., 1:]
-    rgb = lab_to_rgb_fast(gray_lightness_fast(prepared.gray), upsample(ab[..., 0], height, width),
-                          upsample(ab[..., 1], height, width))
+    chroma_a = np.zeros((height, width), dtype=np.float32)  # outside a cropped box: the page, no chroma
+    chroma_b = np.zeros((height, width), dtype=np.float32)
+    chroma_a[y0:y1, x0:x1] = upsample(ab[..., 0], y1 - y0, x1 - x0)
+    chroma_b[y0:y1, x0:x1] = upsample(ab[..., 1], y1 - y0, x1 - x0)
+    rgb = lab_to_rgb_fast(gray_lightness_fast(prepared.gray), chroma_a, chroma_b)
     return match_gray(np.rint(rgb), prepared.gray, weights)

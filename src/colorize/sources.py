@@ -17,7 +17,7 @@ import posixpath
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -126,14 +126,18 @@ def sift_size(source: str, size: int, limits: ArchiveLimits) -> Skip | None:
     return None
 
 
-def iter_source(source: str, params: dict[str, Any], workdir: Path,
+def iter_source(source: str | list[str], params: dict[str, Any], workdir: Path,
                 on_total: Callable[[int], None] = lambda n: None) -> Iterator[Item]:
     """Yield every candidate file of `fetch.source`, in a deterministic order.
 
     `workdir` holds downloads (deleted as soon as read); `on_total` is told the file count once known.
-    Raises `SourceError`, `DownloadError`, `ChecksumError` or `ArchiveError` with one line.
+    A list of sources is their union, in list order. Raises `SourceError`, `DownloadError`,
+    `ChecksumError` or `ArchiveError` with one line.
     """
     settings = FetchSettings.from_params(params)
+    if isinstance(source, list):
+        yield from _union(source, settings, params, workdir, on_total)
+        return
     text = source.strip()
     scheme = urlsplit(text).scheme.lower()
     if text == "builtin":
@@ -154,6 +158,26 @@ def iter_source(source: str, params: dict[str, Any], workdir: Path,
                           f"{', '.join(s + '://' for s in sorted(CLOUD_SCHEMES))} or a local path)")
     else:
         yield from _local(Path(text).expanduser(), text, settings, workdir, on_total)
+
+
+def _union(sources: list[str], settings: FetchSettings, params: dict[str, Any], workdir: Path,
+           on_total: Callable[[int], None]) -> Iterator[Item]:
+    """Every entry's items in turn, each name prefixed with the entry's position in the list (`1/cat.png`),
+    so equal names in two folders stay apart and the manifest does not depend on where the folders are
+    (equal pixels are still kept once: fetch drops duplicates by content)."""
+    _refuse_pin(settings, "a list of sources")
+    totals: list[int] = []
+    for i, entry in enumerate(sources):
+        folder = workdir / f"source-{i}"
+        folder.mkdir()
+        totals.append(0)
+
+        def count(n: int, i: int = i) -> None:
+            totals[i] = n
+            on_total(sum(totals))
+
+        for item in iter_source(entry, params, folder, count):
+            yield replace(item, source=f"{i}/{item.source}")
 
 
 def _refuse_pin(settings: FetchSettings, what: str) -> None:

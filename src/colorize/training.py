@@ -156,11 +156,27 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def compile_model(params: dict[str, Any], size: int, k: int) -> keras.Model:
+def planned_epochs(params: dict[str, Any], train_images: int) -> int:
+    """`train.epochs`, or more when those are fewer than `train.min_steps` optimizer steps: on a small
+    data set bare epochs are too few updates to fit it."""
+    steps_per_epoch = max(1, math.ceil(train_images / params["batch_size"]))
+    return max(params["epochs"], math.ceil(params["min_steps"] / steps_per_epoch))
+
+
+def planned_steps(params: dict[str, Any], train_images: int) -> int:
+    return planned_epochs(params, train_images) * max(1, math.ceil(train_images / params["batch_size"]))
+
+
+def compile_model(params: dict[str, Any], size: int, k: int, total_steps: int | None = None,
+                  prior: np.ndarray | None = None) -> keras.Model:
+    """The model, compiled; `total_steps` (the planned optimizer steps) sets the length of a cosine
+    learning-rate schedule (`train.lr_schedule`); `prior` is the U-Net's gray-level log-prior
+    (`train.gray_prior`)."""
     with precision(params["precision"]):
         model = build_model(params["arch"], size, k, dropout=params["dropout"],
-                            filters=params["unet_filters"], depth=params["unet_depth"])
-    model.compile(optimizer=make_optimizer(params["optimizer"], params["lr"]),
+                            filters=params["unet_filters"], depth=params["unet_depth"], prior=prior)
+    decay_steps = total_steps if params.get("lr_schedule") == "cosine" else None
+    model.compile(optimizer=make_optimizer(params["optimizer"], params["lr"], decay_steps=decay_steps),
                   loss=make_loss(params["loss"]),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
@@ -169,29 +185,36 @@ def compile_model(params: dict[str, Any], size: int, k: int) -> keras.Model:
 def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray], class_weights: np.ndarray | None,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto") -> dict[str, Any]:
-    """Train with early stopping on validation loss (best weights restored); return a summary."""
+    """Train for `planned_epochs` with early stopping on `train.monitor` (validation loss or pixel
+    accuracy; best weights restored); return a summary."""
     devices = data_parallel_devices()
     batches = AugmentedBatches(train[0], train[1], params["batch_size"], params["seed"],
                                flip=params["flip"], shift=params["shift"], class_weights=class_weights,
                                multiple_of=devices)
     has_val = len(val[0]) > 0
     validation = [Validation(PlainBatches(val[0], val[1], params["batch_size"], devices))] if has_val else []
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
+    monitor = params["monitor"] if has_val else params["monitor"].removeprefix("val_")
+    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if monitor.endswith("accuracy") else "min",
                                             patience=params["patience"], restore_best_weights=True)
+    epochs = planned_epochs(params, len(train[0]))
     history = model.fit(
         batches,
         steps_per_epoch=len(batches),
         shuffle=False,  # the batches are already shuffled, per epoch, from the seed
-        epochs=params["epochs"],
+        epochs=epochs,
         callbacks=[StopOnNonFinite(), *validation, stopper, *callbacks],
         verbose=verbose,
     )
-    monitored = history.history["val_loss" if has_val else "loss"]
-    best_epoch = int(np.argmin(monitored))
+    monitored = np.asarray(history.history[monitor])
+    # The first best epoch, as EarlyStopping keeps it (ties do not count as improvements).
+    best_epoch = int(np.argmax(monitored) if monitor.endswith("accuracy") else np.argmin(monitored))
+    loss_key = "val_loss" if has_val else "loss"
     return {
+        "epochs_planned": epochs,
         "epochs_run": len(monitored),
+        "steps_run": len(monitored) * len(batches),
         "best_epoch": best_epoch + 1,
-        "best_" + ("val_loss" if has_val else "loss"): float(monitored[best_epoch]),
+        "best_" + loss_key: float(history.history[loss_key][best_epoch]),
         **{f"best_{name}": float(values[best_epoch]) for name, values in history.history.items()
            if name.endswith("accuracy")},
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageOps
 
 RESAMPLING = {
     "nearest": Image.Resampling.NEAREST,
@@ -30,14 +30,31 @@ def pad_to_square(image: Image.Image, fill: Sequence[int]) -> Image.Image:
     return ImageOps.pad(image, (side, side), color=tuple(fill), centering=(0.5, 0.5))
 
 
-def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: str = "lanczos") -> np.ndarray:
-    """Composite, pad to a square with `fill`, resize to size x size: uint8 (size, size, 3).
+def drawing_box(image: Image.Image, fill: Sequence[int]) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of the pixels of an RGB image that are not the fill colour; None if none."""
+    page = Image.new("RGB", image.size, tuple(fill))
+    return ImageChops.difference(image.convert("RGB"), page).getbbox()
+
+
+def crop_to_content(image: Image.Image, fill: Sequence[int]) -> Image.Image:
+    """The composited picture cut to the box around its drawing (`resize.crop: content`): a small drawing
+    on a large page then fills the square. A blank page stays whole."""
+    box = drawing_box(image, fill)
+    return image if box is None else image.crop(box)
+
+
+def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: str = "lanczos",
+                  crop: str = "none") -> np.ndarray:
+    """Composite, (crop to the drawing,) pad to a square with `fill`, resize to size x size: uint8 (size, size, 3).
 
     The picture is scaled first (each side at least one pixel, so a 7000x20 strip does not vanish) and
     then centred by ImageOps.pad: the same geometry as padding first and resizing after, without ever
     allocating the padded full-resolution square of a huge or extremely thin image.
     """
-    padded = _fit_in_square(composite_on_fill(image, fill), size, tuple(fill), method)
+    image = composite_on_fill(image, fill)
+    if crop == "content":
+        image = crop_to_content(image, fill)
+    padded = _fit_in_square(image, size, tuple(fill), method)
     return np.asarray(padded, dtype=np.uint8)
 
 
