@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`: put the project's environment first on PATH.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: setup repro test test-fast bench bench-realdata clean-venv
+.PHONY: setup system-deps repro test test-fast bench bench-realdata clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ setup: $(STAMP)
 repro: setup
 	$(RUN) dvc repro
 
-test: setup
+# The tests open the plots report in headless Chromium and start an SSH server: Debian packages,
+# installed when missing (needs root or sudo-less apt, as on CI).
+system-deps:
+	@if ! command -v chromium >/dev/null || ! PATH="$$PATH:/usr/sbin" command -v sshd >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium openssh-server openssh-client >/dev/null; \
+	fi
+
+test: setup system-deps
 	$(RUN) python -m pytest -q -ra
 
 test-fast: setup
