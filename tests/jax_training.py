@@ -25,7 +25,8 @@ class ValLosses(keras.callbacks.Callback):
 def main(params_file: str) -> None:
     with open(params_file, encoding="utf-8") as f:
         params = yaml.safe_load(f)["train"]
-    params.update(unet_filters=4, unet_depth=2, epochs=3, batch_size=4, patience=3, shift=1, flip=True)
+    params.update(unet_filters=4, unet_depth=2, epochs=3, batch_size=4, patience=3, shift=1, flip=True,
+                  min_steps=0, lr_schedule="constant", monitor="val_loss")
     rng = np.random.default_rng(7)
     levels = rng.integers(0, 4, size=(12, 4, 4)).repeat(4, axis=1).repeat(4, axis=2)
     gray = (levels * 0.25 + 0.125).astype(np.float32)

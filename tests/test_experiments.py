@@ -23,7 +23,7 @@ ORIGINAL, CHANGED = '"colour": i,', '"colour": i + 1000,'
 SWEEP = ("-S", "train.lr=0.003", "-S", "train.epochs=1")
 # The columns `dvc exp show` adds that a comparison does not need: the queue's bookkeeping and the
 # hashes of changed deps (every path with a slash, and models). README "Working as a team" uses the same.
-EXP_SHOW_DROP = "Created|State|Executor|models|.*/"
+EXP_SHOW_DROP = "Created|State|Executor|step|models|.*/"
 
 
 def run_with_columns(repo: Path, columns: int, *args: str) -> str:
@@ -77,7 +77,8 @@ def test_exp_show_of_a_two_param_sweep_fits_120_columns(team: Path) -> None:
     show = ("exp", "show", "--only-changed", "--drop", EXP_SHOW_DROP, "--no-pager")
     columns = dvc(team, *show, "--csv").stdout.splitlines()[0].split(",")
     changed = [c for c in columns if c not in ("Experiment", "rev", "typ")]
-    assert {"acc", "fit_s", "train.lr", "train.epochs"} <= set(changed), columns
+    # fit_s (wall time) shows only where it differs, which two tiny runs may not.
+    assert {"acc", "train.lr", "train.epochs"} <= set(changed), columns
     table = run_with_columns(team, 120, *show)
     assert "…" not in table and max(map(len, table.splitlines())) <= 120, table
     assert table.splitlines()[1].split() == ["Experiment", *changed], table

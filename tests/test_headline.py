@@ -29,9 +29,10 @@ def test_headline_without_second_source() -> None:
     assert "xgap" not in out and len(out) == 6
 
 
-def test_foreground_figures_pass_through() -> None:
-    out = headline(details(foreground={"psnr": 19.87654, "note": "x"}, fg_accuracy=0.33333))
-    assert out["foreground_psnr"] == 19.877 and out["fg_accuracy"] == 0.333 and "foreground_note" not in out
+def test_foreground_figures_get_short_rounded_names() -> None:
+    out = headline(details(fg_accuracy=0.33333, fg_psnr=19.87654, fg_ciede2000=7.123456, fg_other=1.0))
+    assert (out["fg_acc"], out["fg_psnr"], out["fg_de00"]) == (0.333, 19.88, 7.12)
+    assert not {"fg_accuracy", "fg_other"} & set(out)
 
 
 def test_no_headline_key_is_named_like_a_param(params_file) -> None:

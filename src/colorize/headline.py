@@ -15,7 +15,7 @@ for a two-param sweep fits a 120-column terminal (the train stage adds `fit_s`, 
 | gap | oracle_gap_closed: share of the gray-to-oracle PSNR gap the model closes |
 | xgap | the same on evaluate.extra_source (generalisation); absent when that is off |
 
-Foreground scores (model keys starting with `foreground` or `fg_`) are passed through when present.
+| fg_acc, fg_psnr, fg_de00 | the same on the foreground only: pixels whose true colour is not the fill |
 """
 
 from __future__ import annotations
@@ -27,26 +27,12 @@ from colorize.evaluation import gap_closed
 # headline key -> (key in the model's result, decimals kept)
 MODEL_FIGURES = {"acc": ("accuracy", 3), "psnr": ("psnr", 2), "ssim": ("ssim", 3), "de00": ("ciede2000", 2),
                  "cf": ("colourfulness", 1), "gap": ("oracle_gap_closed", 3)}
-FOREGROUND_PREFIXES = ("foreground", "fg_")
-FOREGROUND_DECIMALS = 3
+# Foreground-only scores (pixels that are not the fill colour); absent from older results.
+FOREGROUND_FIGURES = {"fg_acc": ("fg_accuracy", 3), "fg_psnr": ("fg_psnr", 2), "fg_de00": ("fg_ciede2000", 2)}
 
 
 def rounded(value: float | None, decimals: int) -> float | None:
     return None if value is None else round(float(value), decimals)
-
-
-def foreground_figures(model: dict[str, Any]) -> dict[str, float]:
-    """Foreground-only scores of the model, when evaluation measures them (flattened one level)."""
-    found: dict[str, float] = {}
-    for key, value in model.items():
-        if not key.startswith(FOREGROUND_PREFIXES):
-            continue
-        if isinstance(value, dict):
-            found.update({f"{key}_{leaf}": rounded(number, FOREGROUND_DECIMALS) for leaf, number in value.items()
-                          if isinstance(number, (int, float))})
-        elif isinstance(value, (int, float)):
-            found[key] = rounded(value, FOREGROUND_DECIMALS)
-    return found
 
 
 def generalisation_score(extra: dict[str, Any]) -> float | None:
@@ -58,7 +44,8 @@ def headline(details: dict[str, Any]) -> dict[str, Any]:
     """The headline from evaluate's full result."""
     model = details["model"]
     out: dict[str, Any] = {key: rounded(model[name], decimals) for key, (name, decimals) in MODEL_FIGURES.items()}
-    out.update(foreground_figures(model))
+    out.update({key: rounded(model[name], decimals) for key, (name, decimals) in FOREGROUND_FIGURES.items()
+                if name in model})
     if details.get("extra"):
         out["xgap"] = rounded(generalisation_score(details["extra"]), 3)
     return out
