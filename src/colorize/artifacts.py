@@ -290,10 +290,21 @@ def load_shard(path: str | Path, entry: dict[str, Any], finite: bool = True) -> 
     except FileNotFoundError:
         raise ArtifactError(f"missing artifact {path}: rerun `dvc repro` to restore or recompute it") from None
     check_shard(path, entry, f.digest.hexdigest(), array.shape, array.dtype)
-    if finite and array.dtype.kind in "fc" and not np.isfinite(array).all():
-        raise ArtifactError(f"{path} holds NaN or infinite values (corrupt artifact; rerun `dvc repro -f` on "
-                            f"the stage that writes it)")
+    if finite:
+        require_finite(path, array)
     return array
+
+
+def require_finite(path: Path, rows: np.ndarray, chunk_bytes: int = 2**24) -> None:
+    """Floating-point rows must hold no NaN or infinity; checked ~`chunk_bytes` at a time, so a
+    memory-mapped shard is never read into memory whole."""
+    if rows.dtype.kind not in "fc":
+        return
+    step = max(1, chunk_bytes // max(1, rows[:1].nbytes))
+    for start in range(0, len(rows), step):
+        if not np.isfinite(rows[start:start + step]).all():
+            raise ArtifactError(f"{path} holds NaN or infinite values (corrupt artifact; rerun `dvc repro -f` "
+                                f"on the stage that writes it)")
 
 
 def check_shard(path: Path, entry: dict[str, Any], sha256: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -336,8 +347,14 @@ def read_sharded(folder: str | Path, ids: Sequence[str] | None = None) -> tuple[
     all_ids = list(index["ids"])
     if ids is None:
         return all_ids, array
+    return list(ids), array[row_positions(folder, all_ids, ids)]
+
+
+def row_positions(folder: Path, all_ids: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+    """The row of each of `ids` among an artifact's `all_ids`; a KeyError names the artifact and the
+    first missing id."""
     position = {row_id: i for i, row_id in enumerate(all_ids)}
     missing = [row_id for row_id in ids if row_id not in position]
     if missing:
         raise KeyError(f"{folder}: {len(missing)} ids not found, e.g. {missing[0]!r}")
-    return list(ids), array[[position[row_id] for row_id in ids]]
+    return np.fromiter((position[row_id] for row_id in ids), dtype=np.int64, count=len(ids))

@@ -12,21 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from colorize.artifacts import ArtifactError, read_index, verify_shard
+from colorize.artifacts import read_index, require_finite, row_positions, verify_shard
 
 
-def open_shard(folder: Path, shard: dict[str, Any], index: dict[str, Any]) -> np.ndarray:
-    """Memory-map one shard of an index. Every reader opens shards here first: the place to verify a
-    shard (digest, shape, dtype) against its index entry before any row of it is used."""
+def open_shard(folder: Path, shard: dict[str, Any]) -> np.ndarray:
+    """Memory-map one shard of an index, verified first (digest, shape, dtype against its index entry;
+    floating-point rows finite), before any row of it is used."""
     path = Path(folder) / shard["file"]
     verify_shard(path, shard)
     rows = np.load(path, mmap_mode="r", allow_pickle=False)
-    if rows.dtype.kind in "fc":
-        step = max(1, 2**24 // max(1, rows[:1].nbytes))  # ~16 MiB at a time: memory stays bounded
-        for start in range(0, len(rows), step):
-            if not np.isfinite(rows[start:start + step]).all():
-                raise ArtifactError(f"{path} holds NaN or infinite values (corrupt artifact; rerun "
-                                    f"`dvc repro -f` on the stage that writes it)")
+    require_finite(path, rows)
     return rows
 
 
@@ -40,19 +35,12 @@ class ShardedRows:
     def __init__(self, folder: str | Path, ids: Sequence[str] | None = None):
         folder = Path(folder)
         index = read_index(folder)
-        self.shards = [open_shard(folder, shard, index) for shard in index["shards"]]
+        self.shards = [open_shard(folder, shard) for shard in index["shards"]]
         self.dtype = np.dtype(index["dtype"] or "uint8")
         row_shape = tuple(index["row_shape"])
         starts = np.cumsum([0] + [int(shard["count"]) for shard in index["shards"]])
         all_ids = index["ids"]
-        if ids is None:
-            rows = np.arange(len(all_ids), dtype=np.int64)
-        else:
-            position = {row_id: i for i, row_id in enumerate(all_ids)}
-            missing = [row_id for row_id in ids if row_id not in position]
-            if missing:
-                raise KeyError(f"{folder}: {len(missing)} ids not found, e.g. {missing[0]!r}")
-            rows = np.fromiter((position[row_id] for row_id in ids), dtype=np.int64, count=len(ids))
+        rows = np.arange(len(all_ids), dtype=np.int64) if ids is None else row_positions(folder, all_ids, ids)
         self.shard_of = (np.searchsorted(starts, rows, side="right") - 1).astype(np.int32)
         self.offset = rows - starts[self.shard_of]
         self.shape = (len(rows), *row_shape)
