@@ -77,7 +77,6 @@ def test_exp_show_of_a_two_param_sweep_fits_120_columns(team: Path) -> None:
     show = ("exp", "show", "--only-changed", "--drop", EXP_SHOW_DROP, "--no-pager")
     columns = dvc(team, *show, "--csv").stdout.splitlines()[0].split(",")
     changed = [c for c in columns if c not in ("Experiment", "rev", "typ")]
-    # fit_s (wall time) shows only where it differs, which two tiny runs may not.
     assert {"acc", "train.lr", "train.epochs"} <= set(changed), columns
     table = run_with_columns(team, 120, *show)
     assert "…" not in table and max(map(len, table.splitlines())) <= 120, table

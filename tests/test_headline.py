@@ -45,7 +45,7 @@ def test_no_headline_key_is_named_like_a_param(params_file) -> None:
         for key in values:
             names |= {key, f"{section}.{key}"}
     out = headline(details(foreground={"psnr": 1.0}))
-    assert not ({*out, "fit_s", "step"} & names)  # with the train stage's lean summary
+    assert not ({*out, "step"} & names)  # with the train stage's lean summary
     assert len(out) <= 12
 
 

@@ -65,7 +65,7 @@ def test_repro_writes_every_output(repo: Path) -> None:
         assert (repo / path).is_file(), path
     headline = json.loads((repo / "metrics/eval.json").read_text())
     assert set(headline) >= {"acc", "psnr", "ssim", "de00", "cf", "gap", "xgap"} and len(headline) <= 12
-    assert set(json.loads((repo / "metrics/train/metrics.json").read_text())) == {"fit_s", "step"}
+    assert set(json.loads((repo / "metrics/train/metrics.json").read_text())) == {"step"}
     evaluation = json.loads((repo / "metrics/eval_details.json").read_text())
     assert headline["acc"] == round(evaluation["model"]["accuracy"], 3)
     for key in ("accuracy", "top5_accuracy", "psnr", "ssim", "ciede2000", "colourfulness", "oracle_gap_closed"):

@@ -3,7 +3,7 @@
 Everything evaluate measures (every decoding, every baseline, confusions, the second source in full) goes
 to `metrics/eval_details.json`, an output that is not a declared metric. Keys are short, flat and never the
 name of a param, and values are rounded to what a comparison needs, so that `dvc exp show --only-changed`
-for a two-param sweep fits a 120-column terminal (the train stage adds `fit_s`, its wall time, and DVCLive's
+for a two-param sweep fits a 120-column terminal (the train stage adds DVCLive's
 `step` in metrics/train/metrics.json):
 
 | key | what (full precision in eval_details.json) |
