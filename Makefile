@@ -28,9 +28,11 @@ system-deps:
 	fi
 
 test: setup system-deps
+	$(BIN)/ruff check src stages tests bench
 	$(RUN) python -m pytest -q -ra
 
 test-fast: setup
+	$(BIN)/ruff check src stages tests bench
 	$(RUN) python -m pytest -q -m "not slow"
 
 bench: setup

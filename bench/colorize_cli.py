@@ -31,8 +31,8 @@ def make_pictures(folder: Path, count: int, side: int, distinct: int = 16) -> No
     """`count` PNG files of side x side: `distinct` built-in cartoons, repeated, named 00000.png ..."""
     from PIL import Image
 
-    from colorize.images import decode_image
-    from colorize.synthetic import generate_builtin
+    from colorize.core.images import decode_image
+    from colorize.fetch.synthetic import generate_builtin
 
     folder.mkdir(parents=True)
     pngs = []
@@ -47,7 +47,9 @@ def make_pictures(folder: Path, count: int, side: int, distinct: int = 16) -> No
 
 def train_tiny(folder: Path) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_cli import train_tiny_bundle  # the tests' tiny bundle: 16x16, K=8, one epoch
+    from test_cli import (
+        train_tiny_bundle,  # the tests' tiny bundle: 16x16, K=8, one epoch
+    )
 
     train_tiny_bundle(folder)
 

@@ -5,7 +5,7 @@
 
 Runs the command (its own process; peak RSS from os.wait4) once on one picture and once on all of them,
 with the default --batch-size 32, and prints both peaks next to the budget, and the per-pixel costs the
-two runs imply (what colorize.cli's HELD_BYTES_PER_PIXEL and PEAK_BYTES_PER_PIXEL should hold).
+two runs imply (what colorize.app.cli's HELD_BYTES_PER_PIXEL and PEAK_BYTES_PER_PIXEL should hold).
 Uses the bundle in models/ or, without one, the tests' tiny bundle (the model is a small share here).
 """
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--max-memory", default="6G", help="the command's budget (default 6G)")
     parser.add_argument("--model", type=Path, default=ROOT / "models")
     args = parser.parse_args()
-    from colorize.cli import parse_bytes
+    from colorize.app.cli import parse_bytes
 
     with tempfile.TemporaryDirectory(prefix="bench-colorize-memory-") as scratch:
         scratch = Path(scratch)

@@ -20,7 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from faults import STAGE_ORDER, fault_while_working, flip_cache_byte, leftovers, one_error_line, start  # noqa: E402
+from faults import (  # noqa: E402
+    STAGE_ORDER,
+    fault_while_working,
+    flip_cache_byte,
+    leftovers,
+    one_error_line,
+    start,
+)
 from test_pipeline import TINY  # noqa: E402
 from workspace import dvc, make_workspace  # noqa: E402
 

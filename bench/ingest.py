@@ -138,8 +138,8 @@ def ingest_here(source: Path, out: Path, workers: int | None) -> dict:
     """Run the fetch on `source` in this process; throughput and peak memory (this process, its workers)."""
     import yaml
 
-    from colorize.ingest import run_fetch
-    from colorize.params import SCHEMAS, validate
+    from colorize.core.params import SCHEMAS, validate
+    from colorize.fetch.ingest import run_fetch
 
     root = Path(__file__).resolve().parents[1]
     section = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))["fetch"]

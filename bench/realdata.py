@@ -214,10 +214,10 @@ def evaluation_file(repo: Path) -> dict:
 
 def validation_scores(repo: Path) -> dict:
     """The evaluation's figures on the validation split (what tuning may look at), with the same code."""
-    from colorize.bundle import load_bundle, predict_probabilities
-    from colorize.dataset import load_part, load_split
-    from colorize.evaluation import Images, score_all
-    from colorize.params import load_section
+    from colorize.core.dataset import load_part, load_split
+    from colorize.core.params import load_section
+    from colorize.evaluate.evaluation import Images, score_all
+    from colorize.model.bundle import load_bundle, predict_probabilities
 
     params = load_section("evaluate", repo / "params.yaml")
     split = load_split(repo / "data" / "split.json")
@@ -231,7 +231,8 @@ def validation_scores(repo: Path) -> dict:
     metrics = score_all(predict_probabilities(bundle.model, val.gray), val, train, bundle.palette, params,
                         fill=bundle.fill)[0]
     fit = score_all(predict_probabilities(bundle.model, train.gray), train, train, bundle.palette, params)[0]
-    metrics["train_fit"] = {"model": fit["model"]["accuracy"], "gray_lookup": fit["baselines"]["gray_lookup"]["accuracy"]}
+    metrics["train_fit"] = {"model": fit["model"]["accuracy"],
+                            "gray_lookup": fit["baselines"]["gray_lookup"]["accuracy"]}
     return metrics
 
 
@@ -250,7 +251,8 @@ def run_set(name: str, source: str | list[str], change: dict, keep: Path | None,
         seconds = time.perf_counter() - started
         if result.returncode:
             raise SystemExit(f"realdata: dvc repro on {name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        train_line = next((line for line in result.stdout.splitlines() if line.startswith("train: ") and " in " in line), "")
+        train_line = next((line for line in result.stdout.splitlines()
+                           if line.startswith("train: ") and " in " in line), "")
         out = {"set": name, "seconds": seconds, "test": evaluation_file(repo), "val": validation_scores(repo),
                "train": json.loads((repo / "metrics/train/metrics.json").read_text()), "train_line": train_line}
         if keep:

@@ -70,7 +70,7 @@ def measure_bare(args: argparse.Namespace, arch: str) -> dict:
     import keras
     import numpy as np
 
-    from colorize.training import compile_model, make_deterministic
+    from colorize.model.training import compile_model, make_deterministic
 
     make_deterministic(0)
     model = compile_model(train_params(args, arch), args.size, args.k)
@@ -109,7 +109,12 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
     import numpy as np
     from dvclive import Live
 
-    from colorize.training import LiveLogger, compile_model, fit, make_deterministic
+    from colorize.model.training import (
+        LiveLogger,
+        compile_model,
+        fit,
+        make_deterministic,
+    )
 
     class EpochClock(keras.callbacks.Callback):
         def __init__(self):

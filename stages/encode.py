@@ -2,16 +2,16 @@
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def main() -> None:
-    from colorize.artifacts import atomic_dir, read_json
-    from colorize.figures import gray_to_rgb_uint8, save_png, strip
-    from colorize.palette import palette_from_dict
-    from colorize.params import load_section
-    from colorize.dataset import load_part, load_split
-    from colorize.preprocess import encode_resized
+    from colorize.core.artifacts import atomic_dir, read_json
+    from colorize.core.dataset import load_part, load_split
+    from colorize.core.figures import gray_to_rgb_uint8, save_png, strip
+    from colorize.core.params import load_section
+    from colorize.quantize.encode import encode_resized
+    from colorize.quantize.palette import palette_from_dict
 
     args = stage_args(__doc__, resized="data/resized", gray="data/gray", palette="data/palette",
                       split="data/split.json", out="data/labels", figures="metrics/figure2")

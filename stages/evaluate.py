@@ -6,12 +6,12 @@ import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the edita
 
 from typing import TYPE_CHECKING
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from colorize.evaluation import Images
+    from colorize.evaluate.evaluation import Images
 
 # 6 panels x 96 px = 576 px a strip: `dvc plots diff` of two revisions fits a 1400 px window.
 SAMPLE_CELL = 96
@@ -19,16 +19,16 @@ SAMPLE_COLUMNS = ("gray_lookup", "example_transfer", "oracle", "model")
 
 
 def load_images(args, ids: list[str]) -> Images:
-    from colorize.dataset import load_part
-    from colorize.evaluation import Images
+    from colorize.core.dataset import load_part
+    from colorize.evaluate.evaluation import Images
 
     return Images(ids, load_part(args.resized, ids), load_part(args.gray, ids), load_part(args.labels, ids))
 
 
 def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
     """gray | original | each baseline | model for the first `count` test ids: stable names sample-<i>.png."""
-    from colorize.artifacts import atomic_dir
-    from colorize.figures import gray_to_rgb_uint8, save_png, strip
+    from colorize.core.artifacts import atomic_dir
+    from colorize.core.figures import gray_to_rgb_uint8, save_png, strip
 
     with atomic_dir(folder) as tmp:
         for i in range(min(count, len(test.ids))):
@@ -38,12 +38,12 @@ def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
 
 
 def main() -> None:
-    from colorize.artifacts import write_json_atomic
-    from colorize.bundle import load_bundle, predict_probabilities
-    from colorize.evaluation import score_all
-    from colorize.headline import headline
-    from colorize.params import load_section
-    from colorize.dataset import load_split
+    from colorize.core.artifacts import write_json_atomic
+    from colorize.core.dataset import load_split
+    from colorize.core.params import load_section
+    from colorize.evaluate.evaluation import score_all
+    from colorize.evaluate.headline import headline
+    from colorize.model.bundle import load_bundle, predict_probabilities
 
     args = stage_args(__doc__, model="models", resized="data/resized", gray="data/gray", labels="data/labels",
                       split="data/split.json", metrics="metrics/eval.json",
@@ -56,7 +56,7 @@ def main() -> None:
     probs = predict_probabilities(bundle.model, test.gray)
     metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill)
     if params["extra_source"]:
-        from colorize.generalisation import score_extra_source
+        from colorize.evaluate.generalisation import score_extra_source
 
         metrics["extra"] = score_extra_source(params["extra_source"], params["extra_images"], bundle, train,
                                               params)

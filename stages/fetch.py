@@ -2,12 +2,12 @@
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def main() -> None:
-    from colorize.ingest import run_fetch, summary_line
-    from colorize.params import load_section
+    from colorize.core.params import load_section
+    from colorize.fetch.ingest import run_fetch, summary_line
 
     args = stage_args(__doc__, out="data/raw", metrics="metrics/fetch.json")
     params = load_section("fetch", args.params)

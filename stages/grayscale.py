@@ -2,12 +2,12 @@
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def main() -> None:
-    from colorize.params import load_section
-    from colorize.preprocess import gray_from_resized
+    from colorize.core.params import load_section
+    from colorize.prep.preprocess import gray_from_resized
 
     args = stage_args(__doc__, resized="data/resized", out="data/gray")
     params = load_section("grayscale", args.params)

@@ -2,18 +2,18 @@
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def main() -> None:
     import numpy as np
 
-    from colorize.artifacts import atomic_dir, json_bytes, npy_bytes
-    from colorize.figures import save_png, swatch
-    from colorize.dataset import load_split, part_rows
-    from colorize.palette import fit_palette, palette_to_dict
-    from colorize.params import load_section
-    from colorize.streaming import sample_pixels_streamed
+    from colorize.core.artifacts import atomic_dir, json_bytes, npy_bytes
+    from colorize.core.dataset import load_split, part_rows
+    from colorize.core.figures import save_png, swatch
+    from colorize.core.params import load_section
+    from colorize.core.streaming import sample_pixels_streamed
+    from colorize.quantize.palette import fit_palette, palette_to_dict
 
     args = stage_args(__doc__, resized="data/resized", split="data/split.json", out="data/palette",
                       swatch="metrics/palette.png")

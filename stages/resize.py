@@ -2,12 +2,12 @@
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def main() -> None:
-    from colorize.params import load_section
-    from colorize.resizing import resize_raw
+    from colorize.core.params import load_section
+    from colorize.prep.resizing import resize_raw
 
     args = stage_args(__doc__, raw="data/raw", out="data/resized")
     params = load_section("resize", args.params)

@@ -2,14 +2,14 @@
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def main() -> None:
-    from colorize.artifacts import write_json_atomic
-    from colorize.params import load_section
-    from colorize.rawstore import read_manifest
-    from colorize.splitting import split_ids
+    from colorize.core.artifacts import write_json_atomic
+    from colorize.core.params import load_section
+    from colorize.core.rawstore import read_manifest
+    from colorize.prep.splitting import split_ids
 
     args = stage_args(__doc__, raw="data/raw", out="data/split.json")
     params = load_section("split", args.params)

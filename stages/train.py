@@ -2,7 +2,7 @@
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None) -> None:
@@ -11,9 +11,9 @@ def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None)
     `memory_bytes` is the RAM to judge against (default: this machine's), so tests need not depend on
     the machine they run on.
     """
-    from colorize.models import seed_param_count
-    from colorize.params import ParamError
-    from colorize.training import total_memory_bytes, training_bytes
+    from colorize.core.params import ParamError
+    from colorize.model.models import seed_param_count
+    from colorize.model.training import total_memory_bytes, training_bytes
 
     depth = params["unet_depth"]
     if params["arch"] == "unet" and size % 2**depth:
@@ -26,19 +26,23 @@ def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None)
         if need > 0.8 * have:
             raise ParamError(f"params.yaml: train.arch=seed at {size}x{size} with {k} colours has "
                              f"{count:,} parameters and needs about {need / 2**30:.1f} GiB to "
-                             f"train; this machine has {have / 2**30:.1f} GiB (use a smaller resize.image_size or a GPU)")
+                             f"train; this machine has {have / 2**30:.1f} GiB "
+                             "(use a smaller resize.image_size or a GPU)")
 
 
 def main() -> None:
     import time
 
-    from colorize.artifacts import atomic_dir, read_json
-    from colorize.bundle import write_bundle
-    from colorize.colour import rgb_to_lab
-    from colorize.palette import palette_from_dict
-    from colorize.params import load_section
-    from colorize.dataset import artifact_info, load_split, part_rows
-    from colorize.rebalance import class_weights_from_counts, count_labels_streamed
+    from colorize.core.artifacts import atomic_dir, read_json
+    from colorize.core.colour import rgb_to_lab
+    from colorize.core.dataset import artifact_info, load_split, part_rows
+    from colorize.core.params import load_section
+    from colorize.model.bundle import write_bundle
+    from colorize.model.rebalance import (
+        class_weights_from_counts,
+        count_labels_streamed,
+    )
+    from colorize.quantize.palette import palette_from_dict
 
     args = stage_args(__doc__, gray="data/gray", labels="data/labels", split="data/split.json",
                       palette="data/palette", model="models", live="metrics/train")
@@ -51,9 +55,16 @@ def main() -> None:
 
     from dvclive import Live
 
-    from colorize.devices import use_all_local_devices
-    from colorize.training import (LiveLogger, check_finite_weights, compile_model, fit, make_deterministic,
-                                   planned_steps, weights_digest)
+    from colorize.model.devices import use_all_local_devices
+    from colorize.model.training import (
+        LiveLogger,
+        check_finite_weights,
+        compile_model,
+        fit,
+        make_deterministic,
+        planned_steps,
+        weights_digest,
+    )
 
     split = load_split(args.split)
     # Read batch by batch from memory-mapped shards: memory does not grow with the data set.
@@ -67,7 +78,7 @@ def main() -> None:
     devices = use_all_local_devices()
     prior = None
     if params["gray_prior"] and params["arch"] == "unet":
-        from colorize.models import gray_level_log_prior
+        from colorize.model.models import gray_level_log_prior
 
         prior = gray_level_log_prior(train[0], train[1], k)
     model = compile_model(params, size, k, total_steps=planned_steps(params, len(train[0])), prior=prior)
@@ -100,7 +111,8 @@ def main() -> None:
     }
     write_bundle(args.model, model, palette_data, meta)
     epochs = summary["epochs_run"]
-    print(f"train: {epochs} epochs ({summary['steps_run']} steps) in {seconds:.0f} s ({epochs * len(train[0]) / seconds:.1f} images/s), "
+    print(f"train: {epochs} epochs ({summary['steps_run']} steps) in {seconds:.0f} s "
+          f"({epochs * len(train[0]) / seconds:.1f} images/s), "
           f"best epoch {summary['best_epoch']} -> {args.model}")
 
 

@@ -7,12 +7,12 @@ DVC then restores the killed stage from its run cache without running it.
 
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
 
-from colorize.stage import run_stage, stage_args
+from colorize.core.stage import run_stage, stage_args
 
 
 def main() -> None:
-    from colorize.artifacts import write_json_atomic
-    from colorize.crosscheck import cross_check, read_cross_checked
+    from colorize.core.artifacts import write_json_atomic
+    from colorize.prep.crosscheck import cross_check, read_cross_checked
 
     args = stage_args(__doc__, out="data/validated.json")
     checked = cross_check(read_cross_checked(args.params))

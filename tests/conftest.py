@@ -89,7 +89,7 @@ def tiny_training_set() -> dict[str, np.ndarray]:
 @pytest.fixture
 def tiny_train_params(real_params: dict[str, Any]) -> dict[str, Any]:
     """The real train section made tiny: a 2-level U-Net with 4 filters, 2 epochs, batch 4."""
-    from colorize.params import SCHEMAS, validate
+    from colorize.core.params import SCHEMAS, validate
 
     section = dict(real_params["train"])
     section.update(arch="unet", unet_filters=4, unet_depth=2, epochs=2, batch_size=4, patience=2,

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import yaml
 
-from colorize.devices import use_all_local_devices
-from colorize.training import compile_model, fit, keras, make_deterministic
+from colorize.model.devices import use_all_local_devices
+from colorize.model.training import compile_model, fit, keras, make_deterministic
 
 
 class ValLosses(keras.callbacks.Callback):

@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_images import colourful, encode
 
-from colorize.archives import ArchiveError, ArchiveLimits, Member, Rejected, iter_archive, unsafe_name
-from colorize.ingest import run_fetch
-from colorize.params import SCHEMAS, validate
+from colorize.core.params import SCHEMAS, validate
+from colorize.fetch.archives import (
+    ArchiveError,
+    ArchiveLimits,
+    Member,
+    Rejected,
+    iter_archive,
+    unsafe_name,
+)
+from colorize.fetch.ingest import run_fetch
+from test_images import colourful, encode
 
 LIMITS = ArchiveLimits(max_files=100, max_total_bytes=10_000_000, max_file_bytes=5_000_000)
 PNG = encode(colourful(16, 16))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colorize.artifacts import (
+from colorize.core.artifacts import (
     INDEX_NAME,
     TMP_PREFIX,
     ArtifactError,
@@ -20,13 +20,13 @@ from colorize.artifacts import (
     read_index,
     read_json,
     read_sharded,
+    verify_shard,
     write_bytes_atomic,
     write_json_atomic,
     write_npy_atomic,
-    verify_shard,
     write_sharded,
 )
-from colorize.scratch import scratch_place
+from colorize.core.scratch import scratch_place
 
 
 def leftovers(folder: Path) -> list[str]:

@@ -3,9 +3,15 @@ import json
 import numpy as np
 import pytest
 
-from colorize.baselines import GrayLookup, example_transfer, gray_image, oracle
-from colorize.colour import ArrayError, gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
-from colorize.decoding import keep_luminance
+from colorize.core.colour import (
+    ArrayError,
+    gray_to_lightness,
+    lab_to_rgb,
+    reduce_chroma,
+    rgb_to_lab,
+)
+from colorize.evaluate.baselines import GrayLookup, example_transfer, gray_image, oracle
+from colorize.evaluate.decoding import keep_luminance
 
 WEIGHTS = np.array([0.21, 0.72, 0.07])
 

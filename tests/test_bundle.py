@@ -10,12 +10,12 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from colorize.bundle import (  # noqa: E402
+from colorize.core.errors import UserError
+from colorize.model.bundle import (
     BUNDLE_FORMAT,
     META_FILE,
     MODEL_FILE,
@@ -27,9 +27,8 @@ from colorize.bundle import (  # noqa: E402
     read_meta,
     write_bundle,
 )
-from colorize.errors import UserError  # noqa: E402
-from colorize.models import build_model  # noqa: E402
-from colorize.palette import palette_to_dict  # noqa: E402
+from colorize.model.models import build_model
+from colorize.quantize.palette import palette_to_dict
 
 SIZE, K = 8, 4
 PALETTE = np.array([[0, 0, 0], [200, 30, 30], [30, 160, 40], [255, 255, 255]], np.uint8)
@@ -152,8 +151,8 @@ def test_equal_weights_give_byte_identical_bundles_in_separate_processes(tmp_pat
     code = textwrap.dedent(f"""
         import shutil, sys
         from pathlib import Path
-        from colorize.bundle import load_bundle, write_bundle
-        from colorize.artifacts import read_json
+        from colorize.model.bundle import load_bundle, write_bundle
+        from colorize.core.artifacts import read_json
         bundle = load_bundle(Path({str(saved)!r}))
         meta = {{k: v for k, v in bundle.meta.items() if k not in ("format", "model_sha256")}}
         write_bundle(Path(sys.argv[1]), bundle.model, read_json(Path({str(saved)!r}) / "palette.json"), meta)
@@ -191,7 +190,7 @@ def test_metadata_without_image_size(bundle_copy):
 def test_read_meta_does_not_import_keras(saved):
     script = textwrap.dedent(f"""
         import sys
-        from colorize.bundle import read_meta
+        from colorize.model.bundle import read_meta
         meta = read_meta({str(saved)!r})
         assert meta["image_size"] == {SIZE}, meta
         print("keras" in sys.modules, "tensorflow" in sys.modules)
@@ -207,14 +206,14 @@ def test_a_bundle_with_the_gray_prior_loads_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
 
-    from colorize.bundle import write_bundle
+    from colorize.model.bundle import write_bundle
 
     prior = np.zeros((256, K), np.float32)
     model = build_model("unet", SIZE, K, filters=2, depth=1, prior=prior)
     palette = np.linspace(0, 255, K * 3).reshape(K, 3).astype(np.uint8)
     write_bundle(tmp_path / "bundle", model, palette_to_dict(palette, "rgb"),
                  {"image_size": SIZE, "gray_weights": [0.21, 0.72, 0.07], "fill": [255, 255, 255]})
-    code = ("import sys; from colorize.bundle import load_bundle; "
+    code = ("import sys; from colorize.model.bundle import load_bundle; "
             "b = load_bundle(sys.argv[1]); print(b.model.get_layer('gray_prior').name)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bundle")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]

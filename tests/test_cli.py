@@ -1,6 +1,6 @@
 """cli.py: the `colorize` command end to end on a tiny bundle trained here in a few seconds.
 
-In process through `colorize.cli.main([...])`, and as real processes: `python -m colorize` and the
+In process through `colorize.app.cli.main([...])`, and as real processes: `python -m colorize` and the
 `colorize` console script installed next to this interpreter.
 
 Gray tolerance (the output's w . RGB against the input's, in gray levels of 255), measured on the tiny
@@ -25,13 +25,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-keras = pytest.importorskip("keras")
-
-from colorize import bundle as bundle_module  # noqa: E402
-from colorize.cli import main  # noqa: E402
-from colorize.evaluation import Images  # noqa: E402
-from colorize.images import decode_image  # noqa: E402
-from colorize.transforms import composite_on_fill, rgb_to_gray, square_resize  # noqa: E402
+from colorize.app.cli import main
+from colorize.core.images import decode_image
+from colorize.evaluate.evaluation import Images
+from colorize.model import bundle as bundle_module
+from colorize.prep.transforms import composite_on_fill, rgb_to_gray, square_resize
 
 WEIGHTS = [0.21, 0.72, 0.07]
 FILL = [255, 255, 255]
@@ -57,10 +55,18 @@ def train_tiny_bundle(folder: Path, count: int = 24, seed: int = 0) -> Images:
 
     The bundle's metadata is what stages/train.py writes. Takes a few seconds on a CPU.
     """
-    from colorize.bundle import write_bundle
-    from colorize.palette import fit_palette, nearest_palette_index, palette_to_dict
-    from colorize.synthetic import generate_builtin
-    from colorize.training import compile_model, make_deterministic, weights_digest
+    from colorize.fetch.synthetic import generate_builtin
+    from colorize.model.bundle import write_bundle
+    from colorize.model.training import (
+        compile_model,
+        make_deterministic,
+        weights_digest,
+    )
+    from colorize.quantize.palette import (
+        fit_palette,
+        nearest_palette_index,
+        palette_to_dict,
+    )
 
     names, rgb = [], []
     for name, data in generate_builtin(count, seed, "pika"):
@@ -103,7 +109,7 @@ SHAPES = [(1, 1), (17, 5), (5, 17), (301, 517), (7, 300), (300, 7)]  # (width, h
 
 def builtin_picture(index: int) -> Image.Image:
     """A built-in cartoon (another seed than the bundle's training images), as RGB."""
-    from colorize.synthetic import generate_builtin
+    from colorize.fetch.synthetic import generate_builtin
 
     data = list(generate_builtin(index + 1, 3, "pika"))[index][1]
     return decode_image(data, 10**8).convert("RGB")
@@ -315,7 +321,7 @@ def test_a_max_pixels_above_pillows_own_limit_is_honoured(tiny, pictures, tmp_pa
 
 
 def test_batches_are_cut_by_the_memory_budget_not_only_by_count(tmp_path):
-    from colorize.cli import Job, batch_bytes, memory_batches
+    from colorize.app.cli import Job, batch_bytes, memory_batches
 
     jobs = [Job(tmp_path / f"{i}.png", tmp_path / f"{i}-out.png") for i in range(6)]
     pixels = {job.source: n for job, n in zip(jobs, [10**6, 10**6, 10**6, 4 * 10**6, 10**6, 10**8])}
@@ -334,7 +340,7 @@ def test_batches_are_cut_by_the_memory_budget_not_only_by_count(tmp_path):
 @pytest.mark.parametrize(("text", "expected"), [("8G", 8 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", 3 * 2**29),
                                                 ("1000", 1000)])
 def test_memory_sizes_are_parsed(text, expected):
-    from colorize.cli import parse_bytes
+    from colorize.app.cli import parse_bytes
 
     assert parse_bytes(text) == expected
 

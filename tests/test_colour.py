@@ -3,8 +3,14 @@ import warnings
 import numpy as np
 import pytest
 
-from colorize import colour
-from colorize.colour import ArrayError, gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
+from colorize.core import colour
+from colorize.core.colour import (
+    ArrayError,
+    gray_to_lightness,
+    lab_to_rgb,
+    reduce_chroma,
+    rgb_to_lab,
+)
 
 
 def test_rgb_to_lab_known_colours():

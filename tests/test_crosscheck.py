@@ -5,9 +5,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from colorize.crosscheck import CROSS_CHECKED, cross_check, read_cross_checked, split_minimum
-from colorize.params import ParamError
-from colorize.splitting import InsufficientData, split_counts
+from colorize.core.params import ParamError
+from colorize.prep.crosscheck import (
+    CROSS_CHECKED,
+    cross_check,
+    read_cross_checked,
+    split_minimum,
+)
+from colorize.prep.splitting import InsufficientData, split_counts
 from workspace import ROOT
 
 DEFAULTS = read_cross_checked(ROOT / "params.yaml")

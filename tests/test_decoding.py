@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from colorize.colour import ArrayError, gray_to_lightness, rgb_to_lab
-from colorize.decoding import annealed_probabilities, decode, keep_luminance, predicted_labels
+from colorize.core.colour import ArrayError, gray_to_lightness, rgb_to_lab
+from colorize.evaluate.decoding import (
+    annealed_probabilities,
+    decode,
+    keep_luminance,
+    predicted_labels,
+)
 
 PALETTE = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 40], [20, 60, 220]], dtype=np.uint8)
 

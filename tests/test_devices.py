@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from colorize.devices import precision  # noqa: E402
+from colorize.model.devices import precision
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,7 +40,7 @@ def test_jax_trains_on_one_device_and_on_two_with_the_same_loss_curve(params_fil
 
 
 def test_mixed_bfloat16_computes_in_bf16_keeps_float32_weights_and_outputs_and_restores_the_policy():
-    from colorize.models import build_model
+    from colorize.model.models import build_model
 
     before = keras.config.dtype_policy().name
     with precision("mixed_bfloat16"):

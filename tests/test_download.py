@@ -8,10 +8,17 @@ from collections.abc import Iterator
 
 import fsspec
 import pytest
-from httpserver import Body, Drop, Slow, Status, TestServer, serve
 
-from colorize.download import (ChecksumError, DownloadError, RetryPolicy, download_fs, download_http,
-                               read_fs_bytes, retrying)
+from colorize.fetch.download import (
+    ChecksumError,
+    DownloadError,
+    RetryPolicy,
+    download_fs,
+    download_http,
+    read_fs_bytes,
+    retrying,
+)
+from httpserver import Body, Drop, Slow, Status, TestServer, serve
 
 DATA = bytes(range(256)) * 400  # 100 KiB
 DIGEST = hashlib.sha256(DATA).hexdigest()

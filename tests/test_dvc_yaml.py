@@ -1,5 +1,5 @@
-"""dvc.yaml agrees with the code: every stage lists its script, each project module it imports, and
-exactly the params section its script reads."""
+"""dvc.yaml agrees with the code: every stage lists its script, the package folder of each project module it
+imports (directly or through other project modules), and exactly the params section its script reads."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from module_deps import ROOT, stage_modules
+from module_deps import ROOT, module_file, stage_folders, stage_modules
 
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = PIPELINE["stages"]
 BOOTSTRAP = "stages/_bootstrap.py"
 ORDER = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
-CHECKS = ["validate"]  # cross-checks between sections, first in the DAG (colorize.crosscheck)
+CHECKS = ["validate"]  # cross-checks between sections, first in the DAG (colorize.prep.crosscheck)
 
 
 def sections_read(script: Path) -> set[str]:
@@ -37,11 +37,17 @@ def test_the_eight_stages_exist_with_one_script_each() -> None:
 
 
 @pytest.mark.parametrize("name", [*CHECKS, *ORDER])
-def test_deps_list_script_and_every_imported_module(name: str) -> None:
+def test_deps_list_script_and_the_folder_of_every_imported_module(name: str) -> None:
     deps = STAGES[name]["deps"]
-    code_deps = [dep for dep in deps if dep.endswith(".py")]
+    code_deps = [dep for dep in deps if dep.endswith(".py") or dep.startswith("src/")]
     assert sorted(code_deps) == sorted([f"stages/{name}.py", BOOTSTRAP,
-                                        *stage_modules(ROOT / "stages" / f"{name}.py")])
+                                        *stage_folders(ROOT / "stages" / f"{name}.py")])
+
+
+def test_grayscale_does_not_depend_on_the_palette_code() -> None:
+    """K-means changes must not rerun grayscale (they did while one module held both)."""
+    assert "src/colorize/quantize" not in STAGES["grayscale"]["deps"]
+    assert not any(m.startswith("quantize.") for m in stage_modules(ROOT / "stages" / "grayscale.py"))
 
 
 @pytest.mark.parametrize("name", ORDER)
@@ -60,7 +66,7 @@ def test_params_are_exactly_the_section_the_script_reads(name: str) -> None:
 
 
 def test_validate_reads_exactly_its_declared_cross_checked_keys_and_runs_first() -> None:
-    from colorize.crosscheck import CROSS_CHECKED
+    from colorize.prep.crosscheck import CROSS_CHECKED
 
     assert STAGES["validate"]["params"] == list(CROSS_CHECKED)
     assert sections_read(ROOT / "stages" / "validate.py") == set()
@@ -75,7 +81,7 @@ def test_params_file_is_plain_yaml() -> None:
 def test_no_data_stage_imports_keras() -> None:
     """Importing Keras costs seconds and ~600 MB: only train and evaluate may pay it."""
     for name in ORDER[:6]:
-        modules = [ROOT / "stages" / f"{name}.py", *(ROOT / m for m in stage_modules(ROOT / "stages" / f"{name}.py"))]
+        modules = [ROOT / "stages" / f"{name}.py", *map(module_file, stage_modules(ROOT / "stages" / f"{name}.py"))]
         for module in modules:
             text = module.read_text(encoding="utf-8")
             assert "import keras" not in text and "import tensorflow" not in text, (name, module.name)

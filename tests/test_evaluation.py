@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from colorize.evaluation import Images, gap_closed, per_colour_table, score_all
-from colorize.palette import nearest_palette_index
-from colorize.transforms import rgb_to_gray
+from colorize.evaluate.evaluation import Images, gap_closed, per_colour_table, score_all
+from colorize.prep.transforms import rgb_to_gray
+from colorize.quantize.palette import nearest_palette_index
 
 PALETTE = np.array([[20, 20, 20], [200, 40, 40], [40, 170, 60], [60, 80, 220], [250, 250, 250]], np.uint8)
 K = len(PALETTE)

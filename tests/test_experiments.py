@@ -18,7 +18,7 @@ from workspace import clone_sharing_cache, commit, dvc, run, wait_for_queue
 pytestmark = pytest.mark.slow
 
 # A visible change to a library function: the per-colour table (in git) numbers its colours from 1000.
-CODE_FILE = "src/colorize/evaluation.py"
+CODE_FILE = "src/colorize/evaluate/evaluation.py"
 ORIGINAL, CHANGED = '"colour": i,', '"colour": i + 1000,'
 SWEEP = ("-S", "train.lr=0.003", "-S", "train.epochs=1")
 # The columns `dvc exp show` adds that a comparison does not need: the queue's bookkeeping and the

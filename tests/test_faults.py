@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from faults import STAGE_ORDER, fault_while_working, flip_cache_byte, leftovers, one_error_line, start
+from faults import (
+    STAGE_ORDER,
+    fault_while_working,
+    flip_cache_byte,
+    leftovers,
+    one_error_line,
+    start,
+)
 from test_pipeline import TINY, lock_hashes, repro_runs, stale_stages
 from workspace import dvc, make_workspace, write_params
 

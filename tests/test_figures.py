@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize.figures import LABEL_HEIGHT, gray_to_rgb_uint8, png_bytes, save_png, strip, swatch, upscale
+from colorize.core.figures import (
+    LABEL_HEIGHT,
+    gray_to_rgb_uint8,
+    png_bytes,
+    save_png,
+    strip,
+    swatch,
+    upscale,
+)
 
 
 def decode(data: bytes) -> np.ndarray:

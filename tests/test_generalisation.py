@@ -11,17 +11,19 @@ import tempfile
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from test_cli import shared_tiny_bundle  # noqa: E402
-
-from colorize.bundle import load_bundle  # noqa: E402
-from colorize.generalisation import EXTRA_SEED, fetch_params, load_source, score_extra_source  # noqa: E402
-from colorize.images import decode_image, pixel_id  # noqa: E402
-from colorize.palette import nearest_palette_index  # noqa: E402
-from colorize.params import SCHEMAS, validate  # noqa: E402
-from colorize.synthetic import generate_builtin, write_builtin  # noqa: E402
-from colorize.transforms import rgb_to_gray, square_resize  # noqa: E402
+from colorize.core.images import decode_image, pixel_id
+from colorize.core.params import SCHEMAS, validate
+from colorize.evaluate.generalisation import (
+    EXTRA_SEED,
+    fetch_params,
+    load_source,
+    score_extra_source,
+)
+from colorize.fetch.synthetic import generate_builtin, write_builtin
+from colorize.model.bundle import load_bundle
+from colorize.prep.transforms import rgb_to_gray, square_resize
+from colorize.quantize.palette import nearest_palette_index
+from test_cli import shared_tiny_bundle
 
 SCORE_PARAMS = {"keep_luminance": True, "decode": "annealed_mean", "temperature": 0.38}
 METRICS = {"psnr", "ssim", "ciede2000", "colourfulness"}

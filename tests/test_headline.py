@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from colorize.headline import headline
+from colorize.evaluate.headline import headline
 
 
 def details(**model_extra) -> dict:

@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from colorize.images import ImageRejected, decode_image, has_colour, inspect_image, pixel_id
+from colorize.core.images import (
+    ImageRejected,
+    decode_image,
+    has_colour,
+    inspect_image,
+    pixel_id,
+)
 
 RULES = {"max_pixels": 64_000_000, "min_side": 8, "keep_gray": False}
 

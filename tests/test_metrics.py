@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from colorize.colour import ArrayError
-from colorize.decoding import predicted_labels
-from colorize.metrics import (
+from colorize.core.colour import ArrayError
+from colorize.evaluate.decoding import predicted_labels
+from colorize.evaluate.metrics import (
     PSNR_CAP_DB,
     ciede2000,
     colour_confusions,

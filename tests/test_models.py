@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from colorize.models import (  # noqa: E402
+from colorize.model.models import (
+    GrayLevelPrior,
     build_model,
     build_seed,
-    GrayLevelPrior,
     build_unet,
     gray_level_log_prior,
     l1_loss,
-    seed_ordinal_loss,
     make_loss,
     make_optimizer,
+    seed_ordinal_loss,
     seed_param_count,
 )
 

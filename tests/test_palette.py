@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from colorize.artifacts import read_sharded, write_sharded
-from colorize.colour import rgb_to_lab
-from colorize.errors import UserError
-from colorize.palette import (
+from colorize.core.artifacts import read_sharded, write_sharded
+from colorize.core.colour import rgb_to_lab
+from colorize.core.errors import UserError
+from colorize.prep.splitting import split_ids
+from colorize.quantize.palette import (
     PaletteError,
     fit_palette,
     nearest_palette_index,
@@ -16,7 +17,6 @@ from colorize.palette import (
     palette_to_dict,
     sample_pixels,
 )
-from colorize.splitting import split_ids
 
 TRAIN_COLOURS = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 30], [30, 160, 40], [240, 220, 60]], np.uint8)
 TEST_ONLY = np.array([255, 0, 255], np.uint8)  # magenta: drawn only on test images

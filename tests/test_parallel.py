@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from colorize.parallel import ordered_map
+from colorize.core.parallel import ordered_map
 
 
 def test_one_worker_maps_in_order_and_lazily():
@@ -43,7 +43,7 @@ def test_one_worker_raises_the_functions_error():
 
 POOL_SCRIPT = textwrap.dedent("""
     import json, time
-    from colorize.parallel import ordered_map
+    from colorize.core.parallel import ordered_map
 
     def slow_square(x):
         time.sleep(0.02 * (5 - x % 5))  # later items finish first

@@ -145,5 +145,9 @@ def test_experiment_with_the_seed_architecture(repo: Path) -> None:
     dvc(repo, "exp", "run", "-n", "seed-arch", "-S", "train.arch=seed", "-S", "train.optimizer=adadelta")
     shown = dvc(repo, "exp", "show", "--json").stdout
     assert "seed-arch" in shown
-    diff = dvc(repo, "metrics", "diff", "--json").stdout
-    assert json.loads(diff) is not None
+    # The workspace now holds the experiment: a seed model whose test metrics differ from the committed U-Net's.
+    assert json.loads((repo / "models/bundle.json").read_text())["arch"] == "seed"
+    params = json.loads(dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]
+    assert params["train.arch"] == {"old": "unet", "new": "seed"}, params
+    diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
+    assert any(change.get("old") != change.get("new") for change in diff["metrics/eval.json"].values()), diff

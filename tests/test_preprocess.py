@@ -1,4 +1,4 @@
-"""preprocess.py (gray, palette labels) and resizing.py (raw images -> square RGB), on tiny sharded data."""
+"""preprocess.py (gray), encode.py (palette labels) and resizing.py (raw images -> square RGB), on tiny sharded data."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize import preprocess, rawstore, resizing
-from colorize.artifacts import json_bytes, read_index, read_sharded, write_sharded
-from colorize.errors import UserError
-from colorize.images import decode_image
-from colorize.palette import nearest_palette_index
-from colorize.transforms import rgb_to_gray, square_resize
+from colorize.core import rawstore
+from colorize.core.artifacts import json_bytes, read_index, read_sharded, write_sharded
+from colorize.core.errors import UserError
+from colorize.core.images import decode_image
+from colorize.prep import preprocess, resizing
+from colorize.prep.transforms import rgb_to_gray, square_resize
+from colorize.quantize import encode
+from colorize.quantize.palette import nearest_palette_index
 
 WEIGHTS = [0.21, 0.72, 0.007]
 PALETTE = np.array([[0, 0, 0], [128, 128, 128], [255, 255, 255], [220, 40, 40], [40, 60, 220]], np.uint8)
@@ -79,7 +81,7 @@ def test_gray_is_byte_identical_on_a_rerun(tmp_path, resized):
 def test_encode_resized_labels_every_pixel(tmp_path, resized, monkeypatch, space):
     folder, ids, rgb = resized
     monkeypatch.setattr(preprocess, "CHUNK", 2)  # several chunks per shard
-    assert preprocess.encode_resized(folder, tmp_path / "labels", PALETTE, space, progress=False) == 11
+    assert encode.encode_resized(folder, tmp_path / "labels", PALETTE, space, progress=False) == 11
     got_ids, labels = read_sharded(tmp_path / "labels")
     assert got_ids == ids and labels.dtype == np.uint8 and labels.shape == (11, 6, 6)
     np.testing.assert_array_equal(labels, nearest_palette_index(rgb, PALETTE, space))
@@ -92,19 +94,19 @@ def test_encoding_palette_colours_gives_their_indices(tmp_path):
     folder = tmp_path / "resized"
     folder.mkdir()
     write_sharded(folder, "images", ["a", "b"], rgb, extra={"size": 4, "fill": [0, 0, 0], "method": "box"})
-    preprocess.encode_resized(folder, tmp_path / "labels", PALETTE, "lab", progress=False)
+    encode.encode_resized(folder, tmp_path / "labels", PALETTE, "lab", progress=False)
     labels = read_sharded(tmp_path / "labels")[1]
     assert labels.reshape(-1).tolist() == (np.arange(32) % len(PALETTE)).tolist()
 
 
 def test_encode_is_byte_identical_on_a_rerun(tmp_path, resized):
     folder, _, _ = resized
-    preprocess.encode_resized(folder, tmp_path / "a", PALETTE, "rgb", progress=False)
-    preprocess.encode_resized(folder, tmp_path / "b", PALETTE, "rgb", progress=False)
+    encode.encode_resized(folder, tmp_path / "a", PALETTE, "rgb", progress=False)
+    encode.encode_resized(folder, tmp_path / "b", PALETTE, "rgb", progress=False)
     assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
 
 
-# --- resize (colorize.resizing, reading the raw store) ------------------------------------------------
+# --- resize (colorize.prep.resizing, reading the raw store) ------------------------------------------------
 
 def png_of(array: np.ndarray, mode: str | None = None) -> bytes:
     buffer = io.BytesIO()
@@ -184,7 +186,7 @@ def test_resize_raw_is_the_same_with_several_workers(tmp_path):
     write_raw_store(tmp_path / "raw", files, shard_bytes=64 * 1024)
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from colorize.resizing import resize_raw
+        from colorize.prep.resizing import resize_raw
         root = Path({str(tmp_path)!r})
         for name, workers in (("one", 1), ("two", 2)):
             resize_raw(root / "raw", root / name, 8, [255, 255, 255], "lanczos", workers=workers, progress=False)

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from colorize.artifacts import json_bytes
-from colorize.rawstore import RawStoreError, iter_raw, member_bytes, read_manifest, write_shards
+from colorize.core.artifacts import json_bytes
+from colorize.core.rawstore import (
+    RawStoreError,
+    iter_raw,
+    member_bytes,
+    read_manifest,
+    write_shards,
+)
 
 
 def files(n: int, size: int = 700) -> list[tuple[str, bytes]]:

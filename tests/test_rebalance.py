@@ -3,8 +3,13 @@ import math
 import numpy as np
 import pytest
 
-from colorize.colour import ArrayError
-from colorize.rebalance import class_weights, count_labels, pixel_weights, smooth_distribution
+from colorize.core.colour import ArrayError
+from colorize.model.rebalance import (
+    class_weights,
+    count_labels,
+    pixel_weights,
+    smooth_distribution,
+)
 
 # Histogram 6, 3, 1, 0 over k = 4: p = 0.6, 0.3, 0.1, 0.
 LABELS = np.array([[0] * 6 + [1] * 3 + [2]], np.uint8).reshape(1, 2, 5)

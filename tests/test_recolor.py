@@ -9,9 +9,20 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from colorize.colour import rgb_to_lab
-from colorize.recolor import Prepared, apply_chroma, content_box, match_gray, prepare
-from colorize.transforms import RESAMPLING, composite_on_fill, rgb_to_gray, square_resize
+from colorize.app.recolor import (
+    Prepared,
+    apply_chroma,
+    content_box,
+    match_gray,
+    prepare,
+)
+from colorize.core.colour import rgb_to_lab
+from colorize.prep.transforms import (
+    RESAMPLING,
+    composite_on_fill,
+    rgb_to_gray,
+    square_resize,
+)
 
 WEIGHTS = [0.21, 0.72, 0.07]
 WHITE = (255, 255, 255)
@@ -188,19 +199,19 @@ def test_apply_chroma_takes_colour_from_the_picture_area_only(height, width):
     assert (out[..., 0] > out[..., 1]).all()
 
 
-# --- the float32 closed forms against skimage's float64 conversions (colorize.colour) ------------------
+# --- the float32 closed forms against skimage's float64 conversions (colorize.core.colour) ------------------
 
 def test_gray_lightness_fast_is_skimages_lightness():
-    from colorize.colour import gray_to_lightness
-    from colorize.recolor import gray_lightness_fast
+    from colorize.app.recolor import gray_lightness_fast
+    from colorize.core.colour import gray_to_lightness
 
     gray = np.concatenate([np.linspace(0, 1, 4097), [0.04045, 0.0404, 0.0405, 0.008856]]).astype(np.float32)
     assert np.abs(gray_lightness_fast(gray) - gray_to_lightness(gray)).max() < 2e-3
 
 
 def test_lab_to_rgb_fast_is_within_one_level_of_lab_to_rgb():
-    from colorize.colour import lab_to_rgb
-    from colorize.recolor import lab_to_rgb_fast
+    from colorize.app.recolor import lab_to_rgb_fast
+    from colorize.core.colour import lab_to_rgb
 
     rng = np.random.default_rng(0)
     lab = np.stack([rng.uniform(0, 100, 200_000), rng.uniform(-110, 110, 200_000),
@@ -210,8 +221,8 @@ def test_lab_to_rgb_fast_is_within_one_level_of_lab_to_rgb():
 
 
 def test_apply_chroma_is_within_one_level_of_the_full_resolution_skimage_path():
-    from colorize.colour import gray_to_lightness, lab_to_rgb
-    from colorize.recolor import upsample
+    from colorize.app.recolor import upsample
+    from colorize.core.colour import gray_to_lightness, lab_to_rgb
 
     rng = np.random.default_rng(3)
     picture = Image.fromarray(rng.integers(0, 256, size=(90, 130, 3), dtype=np.uint8))

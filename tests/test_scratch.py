@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from colorize.scratch import StageBusy, lock_stage, scratch_place, sweep, work_dir
+from colorize.core.scratch import StageBusy, lock_stage, scratch_place, sweep, work_dir
 
 CLAIM_AND_HANG = """
 import sys, time
-from colorize.scratch import work_dir
+from colorize.core.scratch import work_dir
 with work_dir(sys.argv[1]) as folder:
     (folder / "partial.bin").write_bytes(b"x" * 1000)
     print(folder, flush=True)
@@ -85,7 +85,7 @@ def test_outputs_are_as_readable_as_the_umask_allows(tmp_path, umask):
 import os, sys
 from pathlib import Path
 os.umask({umask})
-from colorize.artifacts import atomic_dir, write_bytes_atomic
+from colorize.core.artifacts import atomic_dir, write_bytes_atomic
 out = Path(sys.argv[1])
 with atomic_dir(out / "folder") as tmp:
     (tmp / "inner.bin").write_bytes(b"x")

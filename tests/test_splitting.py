@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from colorize.errors import UserError
-from colorize.splitting import InsufficientData, split_counts, split_ids
+from colorize.core.errors import UserError
+from colorize.prep.splitting import InsufficientData, split_counts, split_ids
 
 IDS = [f"{i:016x}" for i in range(0, 200 * 7919, 7919)]  # 200 ids that look like fetch's hashes
 
@@ -69,5 +69,8 @@ def test_duplicate_ids_are_rejected():
 def test_error_for_a_test_size_that_leaves_no_training_image_is_consistent():
     with pytest.raises(InsufficientData) as info:
         split_ids(IDS[:10], 0.99, 0.0, seed=0)
-    numbers = re.search(r"at least (\d+) images.*found (\d+)", str(info.value))
-    assert numbers is None or int(numbers.group(2)) < int(numbers.group(1)), str(info.value)
+    # The counts it names add up: every one of the 10 images went to test or validation.
+    numbers = re.search(r"leave no training image out of (\d+) \(test (\d+), val (\d+)\)", str(info.value))
+    assert numbers, str(info.value)
+    total, test, val = map(int, numbers.groups())
+    assert total == 10 and test + val == total and test == 10, str(info.value)

@@ -6,10 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from colorize.artifacts import read_sharded, write_sharded
-from colorize.palette import sample_pixels
-from colorize.rebalance import class_weights, class_weights_from_counts, count_labels, count_labels_streamed
-from colorize.streaming import ShardedRows, sample_pixels_streamed
+from colorize.core.artifacts import read_sharded, write_sharded
+from colorize.core.streaming import ShardedRows, sample_pixels_streamed
+from colorize.model.rebalance import (
+    class_weights,
+    class_weights_from_counts,
+    count_labels,
+    count_labels_streamed,
+)
+from colorize.quantize.palette import sample_pixels
 
 
 @pytest.fixture

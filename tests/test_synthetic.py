@@ -11,9 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize import synthetic
-from colorize.synthetic import (AMBIGUOUS_PAIRS, STYLES, generate_builtin, gray_level, render_image,
-                                write_builtin)
+from colorize.fetch import synthetic
+from colorize.fetch.synthetic import (
+    AMBIGUOUS_PAIRS,
+    STYLES,
+    generate_builtin,
+    gray_level,
+    render_image,
+    write_builtin,
+)
 
 SAMPLE = 40
 

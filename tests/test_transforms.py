@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize.transforms import (RESAMPLING, composite_on_fill, crop_to_content, drawing_box, pad_to_square,
-                                 rgb_to_gray, square_resize)
+from colorize.prep.transforms import (
+    RESAMPLING,
+    composite_on_fill,
+    crop_to_content,
+    drawing_box,
+    pad_to_square,
+    rgb_to_gray,
+    square_resize,
+)
 
 RED = (255, 0, 0)
 BLUE_FILL = [0, 0, 255]

@@ -2,6 +2,6 @@
 
 import sys
 
-from colorize.cli import main
+from colorize.app.cli import main
 
 sys.exit(main())

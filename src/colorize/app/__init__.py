@@ -1,0 +1,1 @@
+"""The `colorize` command: recolor images with a trained bundle."""

@@ -1,0 +1,113 @@
+"""Colorize a picture of any size: predict chroma at the model's size, apply it at full resolution.
+
+The model sees what training saw (composite onto the fill colour, pad to a square, resize, weighted
+gray). Its a/b chroma is cropped to the picture's area, upsampled to the original size and recombined
+with the full-resolution lightness; a last per-pixel offset makes the output's gray (w . RGB) equal the
+input's gray, so only colour is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from colorize.core.colour import rgb_to_lab
+from colorize.prep.transforms import (
+    composite_on_fill,
+    content_size,
+    drawing_box,
+    rgb_to_gray,
+    square_resize_gray,
+)
+
+
+@dataclass
+class Prepared:
+    """One picture ready for the model: full-resolution gray (H, W) and the model input (S, S)."""
+
+    gray: np.ndarray
+    model_input: np.ndarray
+    box: tuple[int, int, int, int] | None = None  # (left, top, right, bottom) the model saw, if cropped
+
+
+def prepare(image: Image.Image, size: int, fill: Sequence[int], weights: Sequence[float],
+            method: str = "lanczos", crop: str = "none") -> Prepared:
+    """Full-resolution gray and the model's padded, resized gray input.
+
+    The gray is taken first, at full resolution, so two pictures with equal gray get equal results
+    whatever their colours; resizing then matches the pipeline's (resize, then gray) up to rounding.
+    With `crop: content` the model sees only the box around the drawing, as in training.
+    """
+    composited = composite_on_fill(image, fill)
+    gray = rgb_to_gray(np.asarray(composited, dtype=np.uint8), weights)
+    fill_gray = float(np.dot(weights, fill)) / 255.0
+    box = drawing_box(composited, fill) if crop == "content" else None
+    seen = gray if box is None else gray[box[1]:box[3], box[0]:box[2]]
+    small = square_resize_gray(seen, size, fill_gray, method, high=float(sum(weights)))
+    return Prepared(gray=gray, model_input=small, box=box)
+
+
+def content_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
+    """(top, left, h, w) of the picture inside its padded size x size square (as ImageOps.pad places it)."""
+    w, h = content_size(width, height, size)
+    return round((size - h) / 2), round((size - w) / 2), h, w
+
+
+def upsample(channel: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of one float channel."""
+    image = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def match_gray(rgb: np.ndarray, gray01: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Shift each pixel equally in R, G and B so that w . RGB equals the target gray (then clip)."""
+    w = np.asarray(weights, dtype=np.float32)
+    rgb = rgb.astype(np.float32)
+    offset = (gray01 * 255.0 - rgb @ w) / w.sum()
+    return np.clip(np.rint(rgb + offset[..., None]), 0, 255).astype(np.uint8)
+
+
+# The full-resolution colour work in float32 closed form, with skimage's constants (sRGB, D65, 2°):
+# the same formulas as colorize.core.colour (skimage's rgb2lab/lab2rgb in float64) up to float32 rounding,
+# several times faster on a large picture.
+_XYZ_WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+_RGB_FROM_XYZ = np.array([[3.24048134, -1.53715152, -0.49853633],
+                          [-0.96925495, 1.87599, 0.04155593],
+                          [0.05564664, -0.20404134, 1.05731107]], dtype=np.float32)
+
+
+def gray_lightness_fast(gray01: np.ndarray) -> np.ndarray:
+    """CIELAB L of the sRGB colour (g, g, g): its Y is the linearised g (the Y row of sRGB sums to 1)."""
+    g = np.asarray(gray01, dtype=np.float32)
+    y = np.where(g > 0.04045, ((g + np.float32(0.055)) / np.float32(1.055)) ** np.float32(2.4), g / np.float32(12.92))
+    f = np.where(y > 0.008856, np.cbrt(y), np.float32(7.787) * y + np.float32(16 / 116))
+    return np.float32(116) * f - np.float32(16)
+
+
+def lab_to_rgb_fast(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CIELAB planes (H, W) -> sRGB float32 (H, W, 3) in [0, 255], clipped per channel like lab_to_rgb."""
+    fy = (lightness + np.float32(16)) / np.float32(116)
+    f = np.stack([a / np.float32(500) + fy, fy, np.maximum(fy - b / np.float32(200), 0)], axis=-1)
+    xyz = np.where(f > 0.2068966, f * f * f, (f - np.float32(16 / 116)) / np.float32(7.787)) * _XYZ_WHITE
+    linear = xyz @ _RGB_FROM_XYZ.T
+    encoded = np.where(linear > 0.0031308,
+                       np.float32(1.055) * np.maximum(linear, 0) ** np.float32(1 / 2.4) - np.float32(0.055),
+                       linear * np.float32(12.92))
+    return np.clip(encoded, 0, 1) * np.float32(255)
+
+
+def apply_chroma(prepared: Prepared, predicted_rgb: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """The model's colours (S, S, 3) on the full-resolution picture: uint8 (H, W, 3)."""
+    height, width = prepared.gray.shape
+    x0, y0, x1, y1 = prepared.box or (0, 0, width, height)
+    top, left, h, w = content_box(y1 - y0, x1 - x0, predicted_rgb.shape[0])
+    ab = rgb_to_lab(predicted_rgb[top:top + h, left:left + w])[..., 1:]
+    chroma_a = np.zeros((height, width), dtype=np.float32)  # outside a cropped box: the page, no chroma
+    chroma_b = np.zeros((height, width), dtype=np.float32)
+    chroma_a[y0:y1, x0:x1] = upsample(ab[..., 0], y1 - y0, x1 - x0)
+    chroma_b[y0:y1, x0:x1] = upsample(ab[..., 1], y1 - y0, x1 - x0)
+    rgb = lab_to_rgb_fast(gray_lightness_fast(prepared.gray), chroma_a, chroma_b)
+    return match_gray(np.rint(rgb), prepared.gray, weights)

@@ -1,0 +1,2 @@
+"""Shared by every stage and the app: atomic artifacts, the sharded array format, params, errors,
+scratch space, colour maths."""

@@ -1,0 +1,194 @@
+"""Colour-space conversions (sRGB <-> CIELAB, gray -> lightness) and checks for the arrays that hold colour.
+
+Every conversion goes through scikit-image (D65, 2° observer) and processes pixels in bounded chunks, so
+arrays of any size convert in a few hundred MB at most. The checks give one clear line naming the array.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+import numpy as np
+from skimage import color
+
+from colorize.core.errors import UserError
+
+# Pixels converted per step: float64 temporaries of skimage stay around 100 MB.
+CHUNK_PIXELS = 1 << 20
+# Bisection steps of `reduce_chroma`: chroma is cut at most 2**-12 (0.03 units at chroma 130) too far.
+CHROMA_STEPS = 12
+# Linear-RGB slack of the gamut test: float rounding of a colour exactly on the gamut boundary.
+GAMUT_TOLERANCE = 1e-9
+# Gray values may overshoot [0, 1] by float32 rounding of the weighted sum; more than this is an error.
+GRAY_TOLERANCE = 1e-4
+
+
+class ArrayError(UserError, ValueError):
+    """An input array has the wrong shape, dtype or values; the message names it."""
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+def check_rgb(name: str, images: Any, ndim: int | None = None) -> np.ndarray:
+    """Return `images` as a uint8 array (..., 3); `ndim` pins the number of dimensions."""
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        raise ArrayError(f"{name} must be uint8 RGB, got dtype {array.dtype}")
+    if array.ndim < 1 or array.shape[-1] != 3:
+        raise ArrayError(f"{name} must have 3 channels in its last axis, got shape {array.shape}")
+    if ndim is not None and array.ndim != ndim:
+        raise ArrayError(f"{name} must have {ndim} dimensions (N, S, S, 3), got shape {array.shape}")
+    return array
+
+
+def check_gray(name: str, gray01: Any, ndim: int | None = None) -> np.ndarray:
+    """Return `gray01` as float32 in [0, 1] (tiny rounding overshoots clipped)."""
+    array = np.asarray(gray01)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ArrayError(f"{name} must be a float array in [0, 1], got dtype {array.dtype}")
+    if ndim is not None and array.ndim != ndim:
+        raise ArrayError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
+    if array.size:
+        low, high = float(np.min(array)), float(np.max(array))
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ArrayError(f"{name} holds NaN or infinite values")
+        if low < -GRAY_TOLERANCE or high > 1 + GRAY_TOLERANCE:
+            raise ArrayError(f"{name} must lie in [0, 1], got values in [{low:.6g}, {high:.6g}]")
+    return np.clip(array, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def check_palette(name: str, palette_rgb: Any) -> np.ndarray:
+    """Return a palette (K, 3) of integers in [0, 255] as uint8; lists (from JSON) are accepted."""
+    array = np.asarray(palette_rgb)
+    if array.ndim != 2 or array.shape[1] != 3 or array.shape[0] < 1:
+        raise ArrayError(f"{name} must have shape (K, 3) with K >= 1, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > 255:
+            raise ArrayError(f"{name} must hold integers in [0, 255], got dtype {array.dtype}")
+        array = array.astype(np.uint8)
+    return array
+
+
+def check_labels(name: str, labels: Any, k: int) -> np.ndarray:
+    """Return `labels` unchanged after checking they are integers in [0, k)."""
+    array = np.asarray(labels)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ArrayError(f"{name} must be integer palette indices, got dtype {array.dtype}")
+    if array.size:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= k:
+            raise ArrayError(f"{name} must lie in [0, {k - 1}] for a palette of {k}, got [{low}, {high}]")
+    return array
+
+
+def check_same_shape(names: tuple[str, str], a: np.ndarray, b: np.ndarray) -> None:
+    """Raise unless `a` and `b` have the same shape."""
+    if a.shape != b.shape:
+        raise ArrayError(f"{names[0]} and {names[1]} must have the same shape, got {a.shape} and {b.shape}")
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Return `value` if it is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+# --- conversions --------------------------------------------------------------------------------------
+
+def _convert_in_chunks(array: np.ndarray, convert, out_dtype: np.dtype, channels_out: int) -> np.ndarray:
+    """Apply `convert` to flat pixel chunks (n, C) and reassemble the leading shape."""
+    flat = array.reshape(-1, array.shape[-1])
+    out = np.empty((flat.shape[0], channels_out), dtype=out_dtype)
+    for start in range(0, flat.shape[0], CHUNK_PIXELS):
+        out[start:start + CHUNK_PIXELS] = convert(flat[start:start + CHUNK_PIXELS])
+    return out.reshape(*array.shape[:-1], channels_out)
+
+
+def rgb_to_lab(rgb_uint8: Any) -> np.ndarray:
+    """sRGB uint8 (..., 3) -> CIELAB float32 (..., 3): L in [0, 100], a and b roughly in [-128, 127]."""
+    rgb = check_rgb("rgb", rgb_uint8)
+    return _convert_in_chunks(rgb, color.rgb2lab, np.dtype(np.float32), 3)
+
+
+def _lab_chunk_to_rgb(lab: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        # Out-of-gamut colours are clipped on purpose; skimage warns about each chunk.
+        warnings.simplefilter("ignore", UserWarning)
+        rgb01 = color.lab2rgb(lab.astype(np.float64))
+    return np.rint(np.clip(rgb01, 0.0, 1.0) * 255.0)
+
+
+def lab_to_rgb(lab: Any) -> np.ndarray:
+    """CIELAB (..., 3) -> sRGB uint8 (..., 3); colours outside the sRGB gamut are clipped per channel."""
+    array = np.asarray(lab)
+    if array.ndim < 1 or array.shape[-1] != 3:
+        raise ArrayError(f"lab must have 3 channels in its last axis, got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+        raise ArrayError("lab must be a finite float array")
+    return _convert_in_chunks(array, _lab_chunk_to_rgb, np.dtype(np.uint8), 3)
+
+
+def _gray_chunk_to_lightness(gray: np.ndarray) -> np.ndarray:
+    rgb = np.repeat(gray.astype(np.float64), 3, axis=-1)
+    return color.rgb2lab(rgb)[:, :1]
+
+
+def gray_to_lightness(gray01: Any) -> np.ndarray:
+    """CIELAB L (float32, same shape) of the gray image seen as the sRGB colour (g, g, g)."""
+    gray = check_gray("gray", gray01)
+    return _convert_in_chunks(gray[..., None], _gray_chunk_to_lightness, np.dtype(np.float32), 1)[..., 0]
+
+
+# --- gamut --------------------------------------------------------------------------------------------
+
+@functools.cache
+def _rgb_from_xyz() -> np.ndarray:
+    """Linear sRGB from XYZ: the inverse of skimage's primaries (rgb2xyz of pure R, G, B, which the
+    transfer curve leaves unchanged)."""
+    xyz_from_rgb = color.rgb2xyz(np.eye(3)).T
+    return np.linalg.inv(xyz_from_rgb)
+
+
+def _in_gamut(lab: np.ndarray) -> np.ndarray:
+    """Whether each CIELAB colour (n, 3) is an sRGB colour (linear RGB within [0, 1])."""
+    # lab2xyz clips negative Z (very large b); such colours are out of gamut anyway.
+    negative_z = (lab[:, 0] + 16.0) / 116.0 - lab[:, 2] / 200.0 < 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        xyz = color.lab2xyz(lab)
+    inside = ~negative_z
+    # One channel at a time: a (n, 3) @ (3, 3) product is slower than three weighted sums.
+    for row in _rgb_from_xyz():
+        linear = row[0] * xyz[:, 0] + row[1] * xyz[:, 1] + row[2] * xyz[:, 2]
+        inside &= (linear >= -GAMUT_TOLERANCE) & (linear <= 1.0 + GAMUT_TOLERANCE)
+    return inside
+
+
+def reduce_chroma(lab: Any, steps: int = CHROMA_STEPS) -> np.ndarray:
+    """Scale a/b towards the neutral axis just enough to bring each colour into the sRGB gamut.
+
+    L is unchanged (float64 result, same shape), so unlike per-channel clipping the colour keeps its
+    lightness; L must lie in [0, 100], where the neutral gray is always in gamut. Bisection on the chroma
+    scale, `steps` times, keeping the in-gamut side.
+    """
+    array = np.asarray(lab, dtype=np.float64)
+    if array.ndim < 1 or array.shape[-1] != 3 or not np.all(np.isfinite(array)):
+        raise ArrayError(f"lab must be finite with 3 channels in its last axis, got shape {array.shape}")
+    flat = array.reshape(-1, 3).copy()
+    flat[:, 0] = np.clip(flat[:, 0], 0.0, 100.0)
+    outside = np.flatnonzero(~_in_gamut(flat))
+    if outside.size:
+        base = flat[outside]
+        low = np.zeros(outside.size)  # scale 0 (neutral) is in gamut
+        high = np.ones(outside.size)
+        for _ in range(steps):
+            middle = 0.5 * (low + high)
+            trial = np.column_stack([base[:, 0], base[:, 1:] * middle[:, None]])
+            ok = _in_gamut(trial)
+            low = np.where(ok, middle, low)
+            high = np.where(ok, high, middle)
+        flat[outside, 1:] = base[:, 1:] * low[:, None]
+    return flat.reshape(array.shape)

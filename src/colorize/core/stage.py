@@ -1,0 +1,57 @@
+"""What every stage script shares: its command line and one-line error reporting.
+
+A stage script imports only this module at load time and everything else inside `main`, so that a
+Ctrl-C at any moment (even while Keras is being imported) ends in the same one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from colorize.core.errors import UserError
+
+INTERRUPTED = "interrupted; rerun `dvc repro` to restore or recompute its outputs"
+
+
+def stage_args(description: str, argv: list[str] | None = None, **paths: str) -> argparse.Namespace:
+    """Parse `--params` plus one `--<name>` option per path (underscores become dashes)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: %(default)s)")
+    for name, default in paths.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=Path(default), type=Path,
+                            help=f"(default: {default})")
+    return parser.parse_args(argv)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _start(name: str) -> None:
+    """Take the stage's lock and remove dead runs' temporaries from the project's scratch place."""
+    from colorize.core.scratch import lock_stage, sweep
+
+    lock_stage(name)
+    sweep(".")
+
+
+def run_stage(main: Callable[[], None], name: str | None = None) -> None:
+    """Run a stage; a UserError, Ctrl-C or SIGTERM ends it with one line on stderr."""
+    name = name or Path(sys.argv[0]).stem
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+        _start(name)
+        main()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C must not interrupt the clean-up
+    except UserError as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not turn this into a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"error: {name} {INTERRUPTED}", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""The evaluate stage: decodings, metrics, baselines, the headline numbers, the second source."""

@@ -1,0 +1,233 @@
+"""Image-quality and classification metrics for colorized images.
+
+Image metrics take uint8 RGB batches (N, S, S, 3) and return one value per image (scikit-image does
+PSNR, SSIM and CIEDE2000); `image_metrics` averages them. Classification metrics compare palette
+indices. Large inputs are processed a chunk of images at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from skimage.color import deltaE_ciede2000
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from colorize.core.colour import (
+    ArrayError,
+    check_labels,
+    check_positive_int,
+    check_rgb,
+    check_same_shape,
+    rgb_to_lab,
+)
+from colorize.evaluate.decoding import DEFAULT_BATCH, check_probabilities
+
+# Identical images have infinite PSNR; report this instead. A one-level error in one channel of one
+# pixel still scores below it for S <= 226 (at S = 64 it scores 89 dB).
+PSNR_CAP_DB = 100.0
+# SSIM's usual 7x7 window, shrunk (odd, >= 3) for images smaller than 7 pixels.
+SSIM_WIN_SIZE = 7
+
+
+def _check_pair(pred: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
+    pred = check_rgb("pred", pred, ndim=4)
+    truth = check_rgb("truth", truth, ndim=4)
+    check_same_shape(("pred", "truth"), pred, truth)
+    if pred.shape[0] == 0:
+        raise ArrayError("pred and truth hold no images")
+    return pred, truth
+
+
+def psnr(pred: Any, truth: Any) -> np.ndarray:
+    """Peak signal-to-noise ratio per image in dB (data range 255), capped at PSNR_CAP_DB."""
+    pred, truth = _check_pair(pred, truth)
+    values = np.empty(pred.shape[0], dtype=np.float64)
+    with np.errstate(divide="ignore"):  # identical images: 255²/0 = inf, capped below
+        for i in range(pred.shape[0]):
+            values[i] = peak_signal_noise_ratio(truth[i], pred[i], data_range=255)
+    return np.minimum(values, PSNR_CAP_DB)
+
+
+def ssim_window(size: int) -> int:
+    """SSIM window for images whose shorter side is `size`: 7, or the largest odd size that fits."""
+    win = min(SSIM_WIN_SIZE, size if size % 2 else size - 1)
+    if win < 3:
+        raise ArrayError(f"images must be at least 3x3 for SSIM, got a side of {size}")
+    return win
+
+
+def ssim(pred: Any, truth: Any) -> np.ndarray:
+    """Mean structural similarity per image (channels averaged, data range 255)."""
+    pred, truth = _check_pair(pred, truth)
+    win = ssim_window(min(pred.shape[1:3]))
+    return np.array([structural_similarity(pred[i], truth[i], channel_axis=-1, data_range=255,
+                                           win_size=win) for i in range(pred.shape[0])],
+                    dtype=np.float64)
+
+
+def ciede2000(pred: Any, truth: Any, batch: int = DEFAULT_BATCH) -> np.ndarray:
+    """Mean CIEDE2000 colour difference ΔE00 per image."""
+    pred, truth = _check_pair(pred, truth)
+    batch = check_positive_int("batch", batch)
+    values = np.empty(pred.shape[0], dtype=np.float64)
+    for start in range(0, pred.shape[0], batch):
+        delta = deltaE_ciede2000(rgb_to_lab(pred[start:start + batch]).astype(np.float64),
+                                 rgb_to_lab(truth[start:start + batch]).astype(np.float64))
+        values[start:start + batch] = delta.reshape(delta.shape[0], -1).mean(axis=1)
+    return values
+
+
+def colourfulness(images: Any) -> np.ndarray:
+    """Hasler & Süsstrunk (2003) colourfulness per image: σ_rgyb + 0.3·μ_rgyb on 0-255 values."""
+    images = check_rgb("images", images, ndim=4)
+    if images.shape[0] == 0:
+        raise ArrayError("images holds no images")
+    values = np.empty(images.shape[0], dtype=np.float64)
+    for start in range(0, images.shape[0], DEFAULT_BATCH):
+        rgb = images[start:start + DEFAULT_BATCH].astype(np.float64)
+        rgb = rgb.reshape(rgb.shape[0], -1, 3)
+        rg = rgb[..., 0] - rgb[..., 1]
+        yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+        sigma = np.sqrt(rg.var(axis=1) + yb.var(axis=1))
+        mu = np.sqrt(rg.mean(axis=1) ** 2 + yb.mean(axis=1) ** 2)
+        values[start:start + DEFAULT_BATCH] = sigma + 0.3 * mu
+    return values
+
+
+def image_metrics(pred: Any, truth: Any) -> dict[str, float]:
+    """Means over images of psnr, ssim, ciede2000 (pred vs truth) and colourfulness (of pred)."""
+    pred, truth = _check_pair(pred, truth)
+    return {
+        "psnr": float(np.mean(psnr(pred, truth))),
+        "ssim": float(np.mean(ssim(pred, truth))),
+        "ciede2000": float(np.mean(ciede2000(pred, truth))),
+        "colourfulness": float(np.mean(colourfulness(pred))),
+    }
+
+
+# --- classification -----------------------------------------------------------------------------------
+
+def top_k_accuracy(probs: Any, labels: Any, k: int, batch: int = DEFAULT_BATCH) -> float:
+    """Share of pixels whose true palette index is among the `k` most probable classes.
+
+    Ties rank the lower index first, as argmax does, so k = 1 equals the pixel accuracy of argmax.
+    """
+    probs = check_probabilities("probs", probs)
+    n_classes = probs.shape[-1]
+    labels = check_labels("labels", labels, n_classes)
+    if labels.shape != probs.shape[:-1]:
+        raise ArrayError(f"labels {labels.shape} must match probs {probs.shape} without its last axis")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_classes:
+        raise ValueError(f"k must be an integer in [1, {n_classes}], got {k!r}")
+    batch = check_positive_int("batch", batch)
+    if labels.size == 0:
+        raise ArrayError("labels holds no pixels")
+    classes = np.arange(n_classes)
+    hits = 0
+    for start in range(0, probs.shape[0], batch):
+        chunk = np.asarray(probs[start:start + batch])
+        if not np.all(np.isfinite(chunk)):
+            raise ArrayError("probs holds NaN or infinite values")
+        truth = np.asarray(labels[start:start + batch], dtype=np.intp)[..., None]
+        p_true = np.take_along_axis(chunk, truth, axis=-1)
+        rank = np.count_nonzero(chunk > p_true, axis=-1)
+        rank += np.count_nonzero((chunk == p_true) & (classes < truth), axis=-1)
+        hits += int(np.count_nonzero(rank < k))
+    return hits / labels.size
+
+
+def _check_label_pair(pred_labels: Any, labels: Any, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    bound = np.iinfo(np.int64).max if k is None else k
+    pred = check_labels("pred_labels", pred_labels, bound)
+    truth = check_labels("labels", labels, bound)
+    check_same_shape(("pred_labels", "labels"), pred, truth)
+    if truth.size == 0:
+        raise ArrayError("labels holds no pixels")
+    return pred, truth
+
+
+def pixel_accuracy(pred_labels: Any, labels: Any) -> float:
+    """Share of pixels whose predicted palette index equals the true one."""
+    pred, truth = _check_label_pair(pred_labels, labels)
+    return int(np.count_nonzero(pred == truth)) / truth.size
+
+
+def confusion_matrix(pred_labels: Any, labels: Any, k: int) -> np.ndarray:
+    """Pixel counts (k, k), int64: row = true palette index, column = predicted."""
+    k = check_positive_int("k", k)
+    pred, truth = _check_label_pair(pred_labels, labels, k)
+    pred, truth = pred.reshape(-1), truth.reshape(-1)
+    counts = np.zeros(k * k, dtype=np.int64)
+    step = 1 << 22  # bincount copies to intp: bound that copy
+    for start in range(0, truth.size, step):
+        pair = truth[start:start + step].astype(np.int64) * k + pred[start:start + step]
+        counts += np.bincount(pair, minlength=k * k)
+    return counts.reshape(k, k)
+
+
+def per_colour_accuracy(pred_labels: Any, labels: Any, k: int) -> list[float | None]:
+    """Recall per palette colour: share of its true pixels predicted as it; None if it never occurs."""
+    matrix = confusion_matrix(pred_labels, labels, k)
+    totals = matrix.sum(axis=1)
+    return [float(matrix[q, q] / totals[q]) if totals[q] else None for q in range(k)]
+
+
+def colour_confusions(pred_labels: Any, labels: Any, k: int, top: int = 10) -> list[tuple[int, int, float]]:
+    """The `top` most frequent mistakes as (true, predicted, share of all pixels), largest first.
+
+    Equal counts are ordered by true then predicted index; the shares of all mistakes sum to
+    1 - pixel accuracy.
+    """
+    top = check_positive_int("top", top)
+    matrix = confusion_matrix(pred_labels, labels, k)
+    np.fill_diagonal(matrix, 0)
+    true_idx, pred_idx = np.nonzero(matrix)
+    counts = matrix[true_idx, pred_idx]
+    order = np.lexsort((pred_idx, true_idx, -counts))[:top]
+    total = int(np.asarray(labels).size)
+    return [(int(true_idx[i]), int(pred_idx[i]), int(counts[i]) / total) for i in order]
+
+
+# --- foreground ---------------------------------------------------------------------------------------
+# Pictures composited on a white page are mostly page: a method that paints the page right looks good
+# on whole-image metrics. These score only the drawing, the pixels whose true colour is not the fill.
+
+def foreground_mask(truth: Any, fill: Any) -> np.ndarray:
+    """bool (N, H, W): pixels of the true images that are not exactly the fill colour."""
+    truth = check_rgb("truth", truth, ndim=4)
+    return np.any(truth != np.asarray(fill, dtype=np.uint8), axis=-1)
+
+
+def foreground_image_metrics(pred: Any, truth: Any, mask: Any) -> dict[str, float | None]:
+    """PSNR and CIEDE2000 over the masked pixels of each image, averaged over images that have any
+    (None when no image has a foreground pixel)."""
+    pred, truth = _check_pair(pred, truth)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != pred.shape[:3]:
+        raise ArrayError(f"mask {mask.shape} must match the images {pred.shape[:3]}")
+    psnrs, deltas = [], []
+    for start in range(0, pred.shape[0], DEFAULT_BATCH):
+        stop = start + DEFAULT_BATCH
+        delta = deltaE_ciede2000(rgb_to_lab(pred[start:stop]).astype(np.float64),
+                                 rgb_to_lab(truth[start:stop]).astype(np.float64))
+        error = (pred[start:stop].astype(np.float64) - truth[start:stop]) ** 2
+        for i, keep in enumerate(mask[start:stop]):
+            if not keep.any():
+                continue
+            mse = float(error[i][keep].mean())
+            psnrs.append(PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / mse)))
+            deltas.append(float(delta[i][keep].mean()))
+    if not psnrs:
+        return {"fg_psnr": None, "fg_ciede2000": None}
+    return {"fg_psnr": float(np.mean(psnrs)), "fg_ciede2000": float(np.mean(deltas))}
+
+
+def foreground_accuracy(pred_labels: Any, labels: Any, mask: Any) -> float | None:
+    """Share of masked pixels whose predicted palette index is right (None without masked pixels)."""
+    pred, truth = _check_label_pair(pred_labels, labels)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != truth.shape:
+        raise ArrayError(f"mask {mask.shape} must match the labels {truth.shape}")
+    total = int(mask.sum())
+    return None if total == 0 else int(np.count_nonzero((pred == truth) & mask)) / total

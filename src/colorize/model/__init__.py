@@ -1,0 +1,1 @@
+"""The train stage: Keras backend, architectures, training loop, class rebalancing, the model bundle."""

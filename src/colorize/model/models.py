@@ -1,0 +1,178 @@
+"""Model architectures (Keras 3, backend-agnostic): the origin's `seed` model and the default `unet`.
+
+Both map a gray image (S, S, 1) in [0, 1] to per-pixel softmax probabilities (S, S, K).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from colorize.model.backend import import_keras
+
+keras = import_keras()
+layers, ops = keras.layers, keras.ops
+
+ARCHS = ("unet", "seed")
+
+
+def seed_param_count(size: int, k: int) -> int:
+    """Parameters of the seed model, without building it (about 1.07 billion at S=64, K=32)."""
+    filters = 32
+    conv = 3 * 3 * 1 * filters + filters
+    hidden = size * size * filters * size * size + size * size
+    output = size * size * size * size * k + size * size * k
+    return conv + hidden + output
+
+
+def build_seed(size: int, k: int, dropout: float) -> keras.Model:
+    """The origin exactly: Conv2D(32, 3x3, stride 1, ReLU) -> Dense(S*S, ReLU) -> Dropout -> Dense(S*S*K)
+    -> per-pixel softmax. 'same' padding is what gives the origin's 1,073,877,312 parameters."""
+    inputs = keras.Input((size, size, 1), name="gray")
+    x = layers.Conv2D(32, 3, strides=1, padding="same", activation="relu", name="conv")(inputs)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(size * size, activation="relu", name="hidden")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(size * size * k, name="logits")(x)
+    x = layers.Reshape((size, size, k), name="per_pixel")(x)
+    outputs = layers.Softmax(axis=-1, name="probabilities", dtype="float32")(x)  # float32 under bf16 too
+    return keras.Model(inputs, outputs, name="seed")
+
+
+def _conv_block(x, filters: int, name: str):
+    for i in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return x
+
+
+GRAY_LEVELS = 256
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+class GrayLevelPrior(layers.Layer):
+    """Per-pixel logits looked up by the pixel's gray level: a trainable (levels, K) table.
+
+    Initialised with the log of the training split's colour frequencies per gray level, it is the
+    context-free gray lookup as logits: added to the U-Net's logits, the model starts from the lookup and
+    learns from context only what the lookup gets wrong.
+    """
+
+    def __init__(self, k: int, levels: int = GRAY_LEVELS, **kwargs):
+        super().__init__(**kwargs)
+        self.k, self.levels = k, levels
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(self.levels, self.k), initializer="zeros", name="table")
+
+    def call(self, gray):
+        level = ops.cast(ops.round(ops.clip(gray[..., 0], 0.0, 1.0) * (self.levels - 1)), "int32")
+        return ops.take(self.table, level, axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "levels": self.levels}
+
+
+def gray_level_log_prior(gray01: np.ndarray, labels: np.ndarray, k: int, levels: int = GRAY_LEVELS,
+                         smoothing: float = 1.0) -> np.ndarray:
+    """log P(colour | gray level) on training pixels, (levels, K) float32; add-`smoothing` counts, and a
+    level never seen borrows its nearest seen level's counts."""
+    counts = np.zeros(levels * k, dtype=np.int64)
+    chunk = 1024  # images at a time: works on arrays and on streamed rows (colorize.core.streaming.ShardedRows)
+    for start in range(0, len(gray01), chunk):
+        rows = np.arange(start, min(start + chunk, len(gray01)))
+        level = np.rint(np.clip(np.asarray(gray01[rows]), 0.0, 1.0) * (levels - 1)).astype(np.int64).reshape(-1)
+        counts += np.bincount(level * k + np.asarray(labels[rows]).reshape(-1).astype(np.int64),
+                              minlength=levels * k)
+    counts = counts.reshape(levels, k).astype(np.float64)
+    seen = np.flatnonzero(counts.sum(axis=1))
+    if len(seen):
+        nearest = seen[np.abs(np.arange(levels)[:, None] - seen[None, :]).argmin(axis=1)]
+        counts = counts[nearest]
+    counts += smoothing
+    return np.log(counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def build_unet(size: int, k: int, filters: int, depth: int, prior: np.ndarray | None = None) -> keras.Model:
+    """Fully convolutional encoder-decoder with skip connections and a per-pixel softmax over K.
+
+    Filters double at each of `depth` downsamplings; `size` must be divisible by 2**depth. With `prior`
+    ((levels, K) log-probabilities per gray level), a `GrayLevelPrior` table starting at it is added to
+    the logits.
+    """
+    if size % (2**depth):
+        raise ValueError(f"train.unet_depth={depth} needs an image size divisible by {2**depth}, got {size}")
+    inputs = keras.Input((size, size, 1), name="gray")
+    # Centre the input so BatchNorm-free first convolutions start well conditioned.
+    x = layers.Rescaling(2.0, offset=-1.0, name="centre")(inputs)
+    skips = []
+    for level in range(depth):
+        x = _conv_block(x, filters * 2**level, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    x = _conv_block(x, filters * 2**depth, "bottleneck")
+    for level in reversed(range(depth)):
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = _conv_block(x, filters * 2**level, f"decode{level}")
+    x = layers.Conv2D(k, 1, name="logits")(x)
+    if prior is not None:
+        table = GrayLevelPrior(k, levels=len(prior), name="gray_prior")
+        x = layers.Add(name="logits_with_prior")([x, table(inputs)])
+        table.set_weights([np.asarray(prior, dtype=np.float32)])
+    outputs = layers.Softmax(axis=-1, name="probabilities", dtype="float32")(x)  # float32 under bf16 too
+    return keras.Model(inputs, outputs, name="unet")
+
+
+def build_model(arch: str, size: int, k: int, *, dropout: float = 0.5, filters: int = 16,
+                depth: int = 3, prior: np.ndarray | None = None) -> keras.Model:
+    if arch == "seed":
+        return build_seed(size, k, dropout)
+    if arch == "unet":
+        return build_unet(size, k, filters, depth, prior)
+    raise ValueError(f"train.arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+def l1_loss(y_true, y_pred):
+    """The origin's loss: mean |one-hot label - softmax| over classes, per pixel."""
+    k = ops.shape(y_pred)[-1]
+    one_hot = ops.one_hot(ops.cast(y_true, "int32"), k, dtype=y_pred.dtype)
+    return ops.mean(ops.abs(one_hot - y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+def seed_ordinal_loss(y_true, y_pred):
+    """An ordinal reading of the origin's printed loss, mean |label - int(31 * sigmoid(output))|: the
+    palette index taken as a number. `int()` has no gradient, so the expected index under the softmax,
+    sum_k k * p_k, stands in for it: |label - sum_k k * p_k| per pixel, in palette-index units. The
+    palette is sorted by lightness, so neighbouring indices are neighbouring lightnesses."""
+    k = ops.shape(y_pred)[-1]
+    expected = ops.sum(y_pred * ops.arange(k, dtype=y_pred.dtype), axis=-1)
+    return ops.abs(ops.cast(y_true, y_pred.dtype) - expected)
+
+
+def make_loss(name: str):
+    """Per-pixel loss on sparse labels (N, S, S); Keras applies per-pixel sample weights to it."""
+    if name == "categorical_crossentropy":
+        # Sparse labels: the same value as one-hot categorical cross-entropy, without the (S, S, K) one-hot.
+        return keras.losses.SparseCategoricalCrossentropy(name="categorical_crossentropy")
+    if name == "l1":
+        return l1_loss
+    if name == "seed_ordinal":
+        return seed_ordinal_loss
+    raise ValueError(f"train.loss must be categorical_crossentropy, l1 or seed_ordinal, got {name!r}")
+
+
+def make_optimizer(name: str, lr: float | None, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """Adadelta defaults to Zeiler's learning rate 1.0 (Keras' 0.001 barely moves); Adam to 0.001.
+
+    With `decay_steps`, the rate follows a cosine from its base value down to 1 % of it over that many steps.
+    """
+    base = {"adadelta": 1.0, "adam": 1e-3}.get(name) if lr is None else lr
+    rate = base if not decay_steps else keras.optimizers.schedules.CosineDecay(base, decay_steps, alpha=0.01)
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(learning_rate=rate)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=rate)
+    raise ValueError(f"train.optimizer must be adam or adadelta, got {name!r}")

@@ -1,0 +1,276 @@
+"""Seeded, deterministic training with augmentation, class rebalancing and early stopping."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from colorize.core.errors import UserError
+from colorize.model.backend import import_keras
+from colorize.model.devices import data_parallel_devices, precision
+from colorize.model.models import build_model, make_loss, make_optimizer
+
+keras = import_keras()
+
+
+def make_deterministic(seed: int) -> None:
+    """Seed Python, NumPy and the backend; on TensorFlow also force deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Shift (N, S, S[, C]) by (dy, dx) pixels, repeating the edge into the uncovered border."""
+    if dy == 0 and dx == 0:
+        return images
+    pad = [(0, 0), (abs(dy), abs(dy)), (abs(dx), abs(dx))] + [(0, 0)] * (images.ndim - 3)
+    padded = np.pad(images, pad, mode="edge")
+    s_y, s_x = images.shape[1], images.shape[2]
+    top, left = abs(dy) - dy, abs(dx) - dx
+    return padded[:, top:top + s_y, left:left + s_x]
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled batches of (gray, labels[, per-pixel weights]) with random flips and shifts.
+
+    Batch `index` is batch `index % len(self)` of epoch `index // len(self)`, and every random choice
+    comes from (seed, epoch, batch), so a run is reproducible whatever the order or the read-ahead of
+    evaluation. Keras sees one endless stream (`num_batches` is None; fit passes steps_per_epoch), so a
+    single input iterator serves the whole fit: on the TensorFlow backend a finite data set gets a new
+    tf.data iterator every epoch, and building it stalled the epoch's first batch for 1-3 s.
+    `gray` and `labels` may be arrays or row readers (colorize.core.streaming) indexed by row positions.
+    """
+
+    def __init__(self, gray, labels, batch_size: int, seed: int, *,
+                 flip: bool, shift: int, class_weights: np.ndarray | None = None, multiple_of: int = 1):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.gray, self.labels = gray, labels
+        self.batch_size, self.seed = batch_size, seed
+        self.flip, self.shift = flip, shift
+        self.class_weights = class_weights
+        self.multiple_of = multiple_of
+        self._epoch_order: tuple[int, np.ndarray] | None = None
+
+    def order_for(self, epoch: int) -> np.ndarray:
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            self._epoch_order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.gray)))
+        return self._epoch_order[1]
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        return math.ceil(len(self.gray) / self.batch_size)
+
+    @property
+    def num_batches(self) -> None:
+        return None
+
+    def __getitem__(self, index: int):
+        epoch, batch = divmod(index, len(self))
+        rows = self.order_for(epoch)[batch * self.batch_size:(batch + 1) * self.batch_size]
+        x, y = np.array(self.gray[rows]), np.array(self.labels[rows])
+        rng = np.random.default_rng([self.seed, epoch, batch])
+        if self.flip:
+            flipped = rng.random(len(rows)) < 0.5
+            x[flipped] = x[flipped, :, ::-1]
+            y[flipped] = y[flipped, :, ::-1]
+        if self.shift:
+            offsets = rng.integers(-self.shift, self.shift + 1, size=(len(rows), 2))
+            for i, (dy, dx) in enumerate(offsets):
+                x[i:i + 1] = shift_images(x[i:i + 1], int(dy), int(dx))
+                y[i:i + 1] = shift_images(y[i:i + 1], int(dy), int(dx))
+        x = x[..., None]
+        if self.class_weights is None and self.multiple_of == 1:
+            return x, y
+        weights = (np.ones(y.shape, np.float32) if self.class_weights is None
+                   else self.class_weights[y].astype(np.float32))
+        return pad_batch(x, y, weights, self.multiple_of)
+
+
+def pad_batch(x: np.ndarray, y: np.ndarray, weights: np.ndarray, multiple_of: int):
+    """Pad a short batch to a multiple of the device count with zero-weight copies of its first rows
+    (data parallelism splits a batch evenly over the devices)."""
+    missing = -len(x) % multiple_of
+    if missing:
+        take = np.arange(missing) % len(x)
+        x, y = np.concatenate([x, x[take]]), np.concatenate([y, y[take]])
+        weights = np.concatenate([weights, np.zeros_like(weights[take])])
+    return x, y, weights
+
+
+class PlainBatches:
+    """Batches of (gray, labels[, weights]) in stored order, read as needed: validation data that is
+    never held whole in memory."""
+
+    def __init__(self, gray, labels, batch_size: int, multiple_of: int = 1):
+        self.gray, self.labels, self.batch_size, self.multiple_of = gray, labels, batch_size, multiple_of
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.gray) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, len(self.gray)))
+        x, y = np.array(self.gray[rows])[..., None], np.array(self.labels[rows])
+        if self.multiple_of == 1:
+            return x, y
+        return pad_batch(x, y, np.ones(y.shape, np.float32), self.multiple_of)
+
+
+class Validation(keras.callbacks.Callback):
+    """Score the validation batches at each epoch's end and add `val_*` to the epoch's logs (before
+    early stopping and the loggers read them).
+
+    It calls the model's compiled test step on each batch: Keras' own validation builds a new input
+    iterator every epoch, which on the TensorFlow backend costs as much again as the work.
+    """
+
+    def __init__(self, batches: PlainBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        totals: dict[str, float] = {}
+        images = len(self.batches.gray)
+        for index in range(len(self.batches)):
+            count = min(self.batches.batch_size, images - index * self.batches.batch_size)
+            scores = self.model.test_on_batch(*self.batches[index], return_dict=True)
+            for name, value in scores.items():  # means over images, as Keras' evaluate weighs them
+                totals[name] = totals.get(name, 0.0) + float(value) * count / images
+        if logs is not None:
+            logs.update({f"val_{name}": value for name, value in totals.items()})
+
+
+def weights_digest(model: keras.Model) -> str:
+    """sha256 over all weight bytes: equal digests mean bitwise-identical models."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def planned_epochs(params: dict[str, Any], train_images: int) -> int:
+    """`train.epochs`, or more when those are fewer than `train.min_steps` optimizer steps: on a small
+    data set bare epochs are too few updates to fit it."""
+    steps_per_epoch = max(1, math.ceil(train_images / params["batch_size"]))
+    return max(params["epochs"], math.ceil(params["min_steps"] / steps_per_epoch))
+
+
+def planned_steps(params: dict[str, Any], train_images: int) -> int:
+    return planned_epochs(params, train_images) * max(1, math.ceil(train_images / params["batch_size"]))
+
+
+def compile_model(params: dict[str, Any], size: int, k: int, total_steps: int | None = None,
+                  prior: np.ndarray | None = None) -> keras.Model:
+    """The model, compiled; `total_steps` (the planned optimizer steps) sets the length of a cosine
+    learning-rate schedule (`train.lr_schedule`); `prior` is the U-Net's gray-level log-prior
+    (`train.gray_prior`)."""
+    with precision(params["precision"]):
+        model = build_model(params["arch"], size, k, dropout=params["dropout"],
+                            filters=params["unet_filters"], depth=params["unet_depth"], prior=prior)
+    decay_steps = total_steps if params.get("lr_schedule") == "cosine" else None
+    model.compile(optimizer=make_optimizer(params["optimizer"], params["lr"], decay_steps=decay_steps),
+                  loss=make_loss(params["loss"]),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.ndarray],
+        val: tuple[np.ndarray, np.ndarray], class_weights: np.ndarray | None,
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto") -> dict[str, Any]:
+    """Train for `planned_epochs` with early stopping on `train.monitor` (validation loss or pixel
+    accuracy; best weights restored); return a summary."""
+    devices = data_parallel_devices()
+    batches = AugmentedBatches(train[0], train[1], params["batch_size"], params["seed"],
+                               flip=params["flip"], shift=params["shift"], class_weights=class_weights,
+                               multiple_of=devices)
+    has_val = len(val[0]) > 0
+    validation = [Validation(PlainBatches(val[0], val[1], params["batch_size"], devices))] if has_val else []
+    monitor = params["monitor"] if has_val else params["monitor"].removeprefix("val_")
+    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if monitor.endswith("accuracy") else "min",
+                                            patience=params["patience"], restore_best_weights=True)
+    epochs = planned_epochs(params, len(train[0]))
+    history = model.fit(
+        batches,
+        steps_per_epoch=len(batches),
+        shuffle=False,  # the batches are already shuffled, per epoch, from the seed
+        epochs=epochs,
+        callbacks=[StopOnNonFinite(), *validation, stopper, *callbacks],
+        verbose=verbose,
+    )
+    monitored = np.asarray(history.history[monitor])
+    # The first best epoch, as EarlyStopping keeps it (ties do not count as improvements).
+    best_epoch = int(np.argmax(monitored) if monitor.endswith("accuracy") else np.argmin(monitored))
+    loss_key = "val_loss" if has_val else "loss"
+    return {
+        "epochs_planned": epochs,
+        "epochs_run": len(monitored),
+        "steps_run": len(monitored) * len(batches),
+        "best_epoch": best_epoch + 1,
+        "best_" + loss_key: float(history.history[loss_key][best_epoch]),
+        **{f"best_{name}": float(values[best_epoch]) for name, values in history.history.items()
+           if name.endswith("accuracy")},
+    }
+
+
+class NonFiniteTraining(UserError):
+    """The loss or the weights became NaN or infinite: nothing is written."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """End training at the first non-finite loss, with one line saying where (Keras' TerminateOnNaN
+    only stops, and the NaN model would then be saved)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteTraining(f"training loss became {float(loss)} at batch {batch + 1} of epoch "
+                                    f"{self.epoch + 1}; nothing was written (check the inputs, or lower "
+                                    f"train.lr)")
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                raise NonFiniteTraining(f"{name} became {float(value)} at epoch {epoch + 1}; nothing was "
+                                        f"written (check the inputs, or lower train.lr)")
+
+
+def check_finite_weights(model: keras.Model) -> None:
+    if not all(np.isfinite(weight).all() for weight in model.get_weights()):
+        raise NonFiniteTraining("the trained weights hold NaN or infinite values; nothing was written")
+
+
+class LiveLogger(keras.callbacks.Callback):
+    """DVCLive's Keras callback without its TensorFlow import, so any Keras backend can log."""
+
+    def __init__(self, live: Any):
+        super().__init__()
+        self.live = live
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        from dvclive.utils import standardize_metric_name
+
+        for name, value in (logs or {}).items():
+            self.live.log_metric(standardize_metric_name(name, "dvclive.keras"), float(value))
+        self.live.next_step()
+
+
+def training_bytes(param_count: int) -> int:
+    """Peak memory to train a model on the TensorFlow CPU backend, as measured by
+    bench/train_throughput.py: about 32 bytes per parameter (fp32 weights, gradients, two optimizer
+    slots and temporaries: 3.3 GB for 67 M parameters, 11.7 GB for 340 M) plus ~1 GiB for the runtime."""
+    return param_count * 32 + 2**30
+
+
+def total_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -1,0 +1,47 @@
+"""Per-pixel data stages, shard by shard: the row-by-row map they share, and square RGB -> gray (the encode
+stage's RGB -> palette labels is colorize.quantize.encode: grayscale never imports K-means code)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from colorize.core.artifacts import (
+    ShardedArrayWriter,
+    atomic_dir,
+    load_shard,
+    read_index,
+)
+from colorize.prep.transforms import rgb_to_gray
+
+SHARD_BYTES = 256 * 2**20
+CHUNK = 256
+
+
+def map_rows(in_dir: Path, out_dir: Path, name: str, transform: Callable[[np.ndarray], np.ndarray],
+             extra: dict[str, Any], desc: str, progress: bool = True) -> int:
+    """Apply `transform` to every row of a sharded array, CHUNK rows at a time, into a new sharded array."""
+    index = read_index(in_dir)
+    with atomic_dir(out_dir) as tmp:
+        writer = ShardedArrayWriter(tmp, name, SHARD_BYTES)
+        for shard in tqdm(index["shards"], desc=desc, unit="shard", disable=not progress):
+            rows = load_shard(in_dir / shard["file"], shard)  # verified: sha256, shape, dtype
+            ids = index["ids"][len(writer.ids):len(writer.ids) + len(rows)]
+            for start in range(0, len(rows), CHUNK):
+                writer.extend(ids[start:start + CHUNK], transform(rows[start:start + CHUNK]))
+        writer.close(extra)
+    return len(writer.ids)
+
+
+def gray_from_resized(resized_dir: Path, out_dir: Path, weights: Sequence[float], progress: bool = True) -> int:
+    """gray = w . RGB / 255 for every image: sharded float32 (N, S, S)."""
+    index = read_index(resized_dir)
+    extra = {"weights": list(weights), "size": index["size"], "fill": index["fill"], "method": index["method"],
+             "crop": index.get("crop", "none")}
+    return map_rows(resized_dir, out_dir, "gray", lambda rgb: rgb_to_gray(rgb, weights), extra, "grayscale",
+                    progress)
+
