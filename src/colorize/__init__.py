@@ -1,7 +1,8 @@
 """Learn to colorize grayscale images as per-pixel classification over a K-means palette.
 
-The data modules (transforms, palette, splitting, ingestion, metrics) never import Keras; only the model,
-training, evaluation and command-line modules do.
+One subpackage per part of the pipeline (dvc.yaml lists the ones each stage uses): core (shared by all),
+fetch, prep (validate, split, resize, grayscale), quantize (palette, encode), model (train), evaluate, and
+app (the `colorize` command). core, fetch, prep and quantize never import Keras; model, evaluate and app do.
 """
 
 __version__ = "0.1.0"
