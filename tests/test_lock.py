@@ -56,7 +56,9 @@ def test_every_pin_in_pyproject_is_locked_at_the_same_version(requirement):
     locked = [entry for entry in LOCK if canonicalize_name(entry["name"]) == name]
     assert locked, f"{requirement.name} is pinned in pyproject.toml but missing from requirements.lock: run `make lock`"
     versions = {entry["version"] for entry in locked}
-    assert versions == {specifier.version}, f"{requirement.name}: pyproject {specifier.version}, lock {sorted(versions)}: run `make lock`"
+    assert versions == {specifier.version}, (
+        f"{requirement.name}: pyproject {specifier.version}, lock {sorted(versions)}: run `make lock`"
+    )
 
 
 def test_the_lock_names_no_package_twice_for_one_platform():
@@ -77,6 +79,11 @@ def test_the_entry_parser_reads_markers_and_hashes():
         "    --hash=sha256:" + "c" * 64 + "\n"
     )
     assert locked_entries(sample) == [
-        {"name": "tensorflow-cpu", "version": "2.21.0", "marker": "platform_machine == 'x86_64'", "hashes": ["a" * 64, "b" * 64]},
+        {
+            "name": "tensorflow-cpu",
+            "version": "2.21.0",
+            "marker": "platform_machine == 'x86_64'",
+            "hashes": ["a" * 64, "b" * 64],
+        },
         {"name": "tqdm", "version": "4.70.1", "marker": None, "hashes": ["c" * 64]},
     ]
