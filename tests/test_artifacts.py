@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -276,3 +277,20 @@ def test_malformed_index_fails_naming_it(tmp_path, text):
 def test_json_refuses_non_finite_numbers():
     with pytest.raises(ArtifactError, match="non-finite"):
         json_bytes({"loss": float("nan")})
+
+
+@pytest.mark.parametrize("dtype,row_shape", [("uint8", (5, 5, 3)), ("float32", (6, 6)), ("<i8", ())])
+def test_writer_streams_each_shard_byte_for_byte_as_np_save(tmp_path, dtype, row_shape):
+    rows = np.random.default_rng(0).integers(0, 200, size=(11, *row_shape)).astype(dtype)
+    writer = ShardedArrayWriter(tmp_path, "rows", shard_bytes=4 * rows[0].nbytes)
+    writer.extend([f"id{i}" for i in range(len(rows))], rows)
+    writer.close()
+    counts = [shard["count"] for shard in writer.shards]
+    assert counts == [4, 4, 3]
+    for shard, start in zip(writer.shards, (0, 4, 8), strict=True):
+        expected = io.BytesIO()
+        np.save(expected, np.stack(list(rows[start:start + shard["count"]])), allow_pickle=False)
+        assert (tmp_path / shard["file"]).read_bytes() == expected.getvalue()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [INDEX_NAME, "rows-00000.npy", "rows-00001.npy",
+                                                          "rows-00002.npy"]  # no raw spill file left
+    assert read_sharded(tmp_path)[1].tobytes() == rows.tobytes()

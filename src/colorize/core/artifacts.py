@@ -157,7 +157,9 @@ class ShardedArrayWriter:
         self.shard_bytes = shard_bytes
         self.ids: list[str] = []
         self.shards: list[dict[str, Any]] = []
-        self._pending: list[np.ndarray] = []
+        # Rows of the shard being filled go straight to a raw file, so memory stays one row, whatever the shard size.
+        self._pending_file: Any = None
+        self._pending_count = 0
         self._pending_bytes = 0
         self._row_shape: tuple[int, ...] | None = None
         self._dtype: np.dtype | None = None
@@ -170,7 +172,10 @@ class ShardedArrayWriter:
             raise ValueError(f"row {row_id!r} has shape {row.shape} {row.dtype}, "
                              f"expected {self._row_shape} {self._dtype}")
         self.ids.append(row_id)
-        self._pending.append(row)
+        if self._pending_file is None:
+            self._pending_file = open(self.folder / f".{self.name}-pending.raw", "w+b")
+        self._pending_file.write(np.ascontiguousarray(row).tobytes())
+        self._pending_count += 1
         self._pending_bytes += row.nbytes
         if self._pending_bytes >= self.shard_bytes:
             self._flush()
@@ -180,16 +185,25 @@ class ShardedArrayWriter:
             self.append(row_id, row)
 
     def _flush(self) -> None:
-        if not self._pending:
+        """Write the pending rows as one `.npy` shard, byte for byte what `np.save(np.stack(rows))` writes,
+        copied from the raw file a chunk at a time."""
+        if not self._pending_count:
             return
         file_name = f"{self.name}-{len(self.shards):05d}.npy"
-        shard = np.stack(self._pending)
+        shape = (self._pending_count, *(self._row_shape or ()))
+        header = {"descr": np.lib.format.dtype_to_descr(self._dtype), "fortran_order": False, "shape": shape}
+        raw, self._pending_file = self._pending_file, None
         with open(self.folder / file_name, "wb") as f:
             hashing = _HashingFile(f)
-            np.save(hashing, shard, allow_pickle=False)
-        self.shards.append({"file": file_name, "count": len(self._pending), "sha256": hashing.digest.hexdigest(),
-                            "shape": list(shard.shape), "dtype": str(shard.dtype)})
-        self._pending, self._pending_bytes = [], 0
+            np.lib.format.write_array_header_1_0(hashing, header)
+            raw.seek(0)
+            while block := raw.read(_CHUNK):
+                hashing.write(block)
+        raw.close()
+        os.unlink(raw.name)
+        self.shards.append({"file": file_name, "count": self._pending_count, "sha256": hashing.digest.hexdigest(),
+                            "shape": list(shape), "dtype": str(self._dtype)})
+        self._pending_count, self._pending_bytes = 0, 0
 
     def close(self, extra: dict[str, Any] | None = None) -> None:
         """Write the last shard and the index (ids, shards, row shape and dtype)."""

@@ -10,12 +10,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from colorize.core.artifacts import (
-    ShardedArrayWriter,
-    atomic_dir,
-    load_shard,
-    read_index,
-)
+from colorize.core.artifacts import ShardedArrayWriter, atomic_dir, read_index
+from colorize.core.streaming import open_shard
 from colorize.prep.transforms import rgb_to_gray
 
 SHARD_BYTES = 256 * 2**20
@@ -29,10 +25,10 @@ def map_rows(in_dir: Path, out_dir: Path, name: str, transform: Callable[[np.nda
     with atomic_dir(out_dir) as tmp:
         writer = ShardedArrayWriter(tmp, name, SHARD_BYTES)
         for shard in tqdm(index["shards"], desc=desc, unit="shard", disable=not progress):
-            rows = load_shard(in_dir / shard["file"], shard)  # verified: sha256, shape, dtype
+            rows = open_shard(in_dir, shard)  # verified, then memory-mapped: read a chunk at a time
             ids = index["ids"][len(writer.ids):len(writer.ids) + len(rows)]
             for start in range(0, len(rows), CHUNK):
-                writer.extend(ids[start:start + CHUNK], transform(rows[start:start + CHUNK]))
+                writer.extend(ids[start:start + CHUNK], transform(np.asarray(rows[start:start + CHUNK])))
         writer.close(extra)
     return len(writer.ids)
 
