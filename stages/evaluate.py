@@ -41,7 +41,8 @@ def main() -> None:
     from colorize.core.artifacts import write_json_atomic
     from colorize.core.dataset import load_split
     from colorize.core.params import load_section
-    from colorize.evaluate.evaluation import score_all
+    from colorize.core.streaming import ShardedRows
+    from colorize.evaluate.evaluation import Images, score_all
     from colorize.evaluate.headline import headline
     from colorize.model.bundle import load_bundle, predict_probabilities
 
@@ -52,7 +53,10 @@ def main() -> None:
     params = load_section("evaluate", args.params)
     bundle = load_bundle(args.model)
     split = load_split(args.split)
-    test, train = load_images(args, split["test"]), load_images(args, split["train"])
+    test = load_images(args, split["test"])
+    # The baselines read the training split from memory-mapped shards, a batch at a time.
+    train = Images(split["train"], *(ShardedRows(folder, split["train"])
+                                     for folder in (args.resized, args.gray, args.labels)))
     probs = predict_probabilities(bundle.model, test.gray)
     metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill)
     if params["extra_source"]:

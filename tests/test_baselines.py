@@ -145,3 +145,25 @@ def test_example_transfer_matches_brute_force_nearest_neighbour():
     test[:, :3] = 255
     out = example_transfer(train, to_gray(train), to_gray(test), n_pixels=10**6, seed=0, window=3)
     np.testing.assert_array_equal(out, brute_force_transfer(train, to_gray(train), to_gray(test), 3))
+
+
+def test_baselines_fitted_on_memory_mapped_shards_equal_the_whole_array_fit(tmp_path):
+    from colorize.core.artifacts import write_sharded
+    from colorize.core.streaming import ShardedRows
+
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
+    gray, labels = to_gray(rgb), rng.integers(0, 3, size=(10, 8, 8)).astype(np.uint8)
+    ids = [f"i{n}" for n in range(10)]
+    for name, array in (("rgb", rgb), ("gray", gray), ("labels", labels)):
+        (tmp_path / name).mkdir()
+        write_sharded(tmp_path / name, name, ids, array, shard_bytes=3 * array[0].nbytes)
+    wanted = ids[::-1][:7]  # another order and a subset, as a split is
+    rows = {name: ShardedRows(tmp_path / name, wanted) for name in ("rgb", "gray", "labels")}
+    pick = [ids.index(i) for i in wanted]
+    whole = GrayLookup().fit(gray[pick], labels[pick], k=3)
+    streamed = GrayLookup().fit_streamed(rows["gray"], rows["labels"], k=3, chunk=2)
+    np.testing.assert_array_equal(streamed.table, whole.table)
+    test_gray = to_gray(rng.integers(0, 256, size=(2, 8, 8, 3), dtype=np.uint8))
+    np.testing.assert_array_equal(example_transfer(rows["rgb"], rows["gray"], test_gray, n_pixels=200, seed=1),
+                                  example_transfer(rgb[pick], gray[pick], test_gray, n_pixels=200, seed=1))

@@ -22,6 +22,7 @@ from colorize.core.colour import (
     reduce_chroma,
     rgb_to_lab,
 )
+from colorize.core.streaming import ShardedRows
 
 # Images handled at once by example transfer: bounds the float64 filter temporaries.
 TRANSFER_BATCH = 128
@@ -58,10 +59,24 @@ class GrayLookup:
     def fit(self, gray01: Any, labels: Any, k: int, levels: int = 256) -> GrayLookup:
         """Learn the table: most frequent index per level (ties -> lowest index); levels never seen
         take the answer of the nearest seen level (equally near -> the darker one)."""
-        k = check_positive_int("k", k)
-        levels = check_positive_int("levels", levels)
-        if k > 256:
-            raise ValueError(f"k must be at most 256 (uint8 labels), got {k}")
+        k, levels = _checked_k_levels(k, levels)
+        return self._table_from(self._level_counts(gray01, labels, k, levels), k)
+
+    def fit_streamed(self, gray01: Any, labels: Any, k: int, levels: int = 256, chunk: int = 1024) -> GrayLookup:
+        """`fit` over array-likes read `chunk` images at a time (e.g. streaming.ShardedRows): the same
+        integer counts, hence the same table, in memory bounded by the chunk."""
+        k, levels = _checked_k_levels(k, levels)
+        if tuple(gray01.shape) != tuple(labels.shape):
+            raise ArrayError(f"gray {tuple(gray01.shape)} and labels {tuple(labels.shape)} must have the same shape")
+        if len(gray01) == 0:
+            raise ArrayError("gray holds no pixels to learn from")
+        counts = sum(self._level_counts(gray01[start:start + chunk], labels[start:start + chunk], k, levels)
+                     for start in range(0, len(gray01), chunk))
+        return self._table_from(counts, k)
+
+    @staticmethod
+    def _level_counts(gray01: Any, labels: Any, k: int, levels: int) -> np.ndarray:
+        """Pixel counts (levels, k) of each palette index at each quantized gray level."""
         gray = check_gray("gray", gray01)
         labels = check_labels("labels", labels, k)
         if gray.shape != labels.shape:
@@ -74,7 +89,10 @@ class GrayLookup:
         for start in range(0, flat_gray.size, step):
             level = _quantize(flat_gray[start:start + step], levels).astype(np.int64)
             counts += np.bincount(level * k + flat_labels[start:start + step], minlength=levels * k)
-        counts = counts.reshape(levels, k)
+        return counts.reshape(levels, k)
+
+    def _table_from(self, counts: np.ndarray, k: int) -> GrayLookup:
+        levels = counts.shape[0]
         best = np.argmax(counts, axis=1)  # first maximum: ties go to the lowest index
         seen = np.flatnonzero(counts.sum(axis=1))
         # For every level, the nearest seen level; searchsorted + a left/right comparison.
@@ -113,6 +131,14 @@ class GrayLookup:
         return cls(np.array(table, dtype=np.uint8), k)
 
 
+def _checked_k_levels(k: int, levels: int) -> tuple[int, int]:
+    k = check_positive_int("k", k)
+    levels = check_positive_int("levels", levels)
+    if k > 256:
+        raise ValueError(f"k must be at most 256 (uint8 labels), got {k}")
+    return k, levels
+
+
 def _quantize(gray: np.ndarray, levels: int) -> np.ndarray:
     """Gray in [0, 1] -> level in [0, levels - 1] (nearest)."""
     dtype = np.uint8 if levels <= 256 else np.int32
@@ -137,6 +163,20 @@ def _unique_features(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return np.column_stack([unique.real, unique.imag]), first, inverse
 
 
+def _pixels_at(images: Any, flat: np.ndarray, per_image: int, chunk: int = TRANSFER_BATCH) -> np.ndarray:
+    """RGB of the pixels at flat positions `flat` of images (N, H, W, 3), reading at most `chunk`
+    images at a time: the same as images.reshape(-1, 3)[flat] without the whole array."""
+    out = np.empty((flat.size, 3), dtype=np.uint8)
+    image_of = flat // per_image
+    needed = np.unique(image_of)
+    for start in range(0, needed.size, chunk):
+        part = needed[start:start + chunk]
+        block = np.asarray(images[part]).reshape(part.size, per_image, 3)
+        rows = np.flatnonzero(np.isin(image_of, part))
+        out[rows] = block[np.searchsorted(part, image_of[rows]), flat[rows] % per_image]
+    return out
+
+
 def example_transfer(train_rgb: Any, train_gray01: Any, test_gray01: Any, n_pixels: int, seed: int,
                      window: int = 5) -> np.ndarray:
     """Colorize gray images by copying chroma from the most similar sampled training pixel.
@@ -148,8 +188,11 @@ def example_transfer(train_rgb: Any, train_gray01: Any, test_gray01: Any, n_pixe
     own lightness and takes the a/b chroma of its nearest neighbour, shrunk into the sRGB gamut where
     needed. Returns uint8 RGB (N_test, H, W, 3).
     """
-    train_rgb = check_rgb("train_rgb", train_rgb, ndim=4)
-    train_gray = check_gray("train_gray", train_gray01, ndim=3)
+    if isinstance(train_rgb, ShardedRows) and isinstance(train_gray01, ShardedRows):
+        train_gray = train_gray01  # verified shards, read a batch at a time below: never whole
+    else:
+        train_rgb = check_rgb("train_rgb", train_rgb, ndim=4)
+        train_gray = check_gray("train_gray", train_gray01, ndim=3)
     test_gray = check_gray("test_gray", test_gray01, ndim=3)
     if train_rgb.shape[:-1] != train_gray.shape:
         raise ArrayError(f"train_rgb {train_rgb.shape} and train_gray {train_gray.shape} must cover "
@@ -171,13 +214,13 @@ def example_transfer(train_rgb: Any, train_gray01: Any, test_gray01: Any, n_pixe
         lo, hi = np.searchsorted(sample, [start * per_image, (start + TRANSFER_BATCH) * per_image])
         if lo == hi:
             continue
-        chunk = _luminance_features(gray_to_lightness(train_gray[start:start + TRANSFER_BATCH]), window)
+        chunk = _luminance_features(gray_to_lightness(np.asarray(train_gray[start:start + TRANSFER_BATCH])), window)
         features[lo:hi] = chunk[sample[lo:hi] - start * per_image]
     scale = features.std(axis=0)
     scale[scale == 0] = 1.0  # a constant feature cannot tell pixels apart; leave it as is
     # Of training pixels with equal features, the first sampled one stands for all.
     features, first, _ = _unique_features(features)
-    chroma = rgb_to_lab(train_rgb.reshape(-1, 3)[sample[first]])[:, 1:]
+    chroma = rgb_to_lab(_pixels_at(train_rgb, sample[first], per_image))[:, 1:]
     search = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(features / scale)
 
     out = np.empty((*test_gray.shape, 3), dtype=np.uint8)

@@ -94,7 +94,7 @@ def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarra
     accuracy = pixel_accuracy(pred_labels, test.labels)
     decodings = {name: {"accuracy": accuracy, **image_metrics(rgb, test.rgb)} for name, rgb in outputs.items()}
 
-    lookup = GrayLookup().fit(train.gray, train.labels, k)
+    lookup = GrayLookup().fit_streamed(train.gray, train.labels, k)
     lookup_labels = lookup.predict(test.gray)
     transfer = example_transfer(train.rgb, train.gray, test.gray, params["transfer_pixels"], params["seed"])
     baselines = {
@@ -172,7 +172,7 @@ def score_generalisation(probs: np.ndarray, images: Images, train: Images, palet
     rgb = decode(probs, palette, params["decode"], params["temperature"])
     if keep:
         rgb = keep_luminance(rgb, images.gray)
-    lookup_labels = GrayLookup().fit(train.gray, train.labels, len(palette)).predict(images.gray)
+    lookup_labels = GrayLookup().fit_streamed(train.gray, train.labels, len(palette)).predict(images.gray)
     return {
         "images": len(images.ids),
         "model": {"accuracy": pixel_accuracy(predicted_labels(probs), images.labels),
