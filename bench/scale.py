@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from stages import STAGES, timed  # noqa: E402
+from stages import STAGES as DATA_STAGES, timed  # noqa: E402
 from workspace import BIN, make_workspace  # noqa: E402
+
+# fetch reads validate's data/validated.json, so validate runs (and is timed) first.
+STAGES = ["validate", *DATA_STAGES]
 
 
 def run_counts(counts: list[int], skip: set[str], train_steps: int) -> dict[int, dict[str, tuple[float, float]]]:
