@@ -213,6 +213,20 @@ def test_early_stopping_restores_the_best_weights(tiny_train_params, tiny_traini
     assert digest == recorder.digests[best] != recorder.digests[-1]
 
 
+def test_min_epochs_neither_stops_nor_keeps_an_earlier_best_epoch(tiny_train_params, tiny_training_set):
+    # The same worsening validation as above: without the guard the best epoch is an early one.
+    data = dict(tiny_training_set)
+    data["val_labels"] = (3 - data["val_labels"]).astype(np.uint8)
+    params = {**tiny_train_params, "epochs": 8, "patience": 1, "lr": 0.01, "flip": False, "shift": 0,
+              "min_epochs": 4}
+    recorder = DigestPerEpoch()
+    digest, summary = train_once(params, data, callbacks=[recorder])
+    best = 4 + int(np.argmin(recorder.val_losses[4:]))
+    assert summary["epochs_run"] >= 5
+    assert summary["best_epoch"] == best + 1 >= 5
+    assert digest == recorder.digests[best]
+
+
 @pytest.mark.parametrize(("images", "batch", "epochs", "min_steps", "expected"), [
     (357, 16, 40, 1000, 44),   # the built-in set: 23 steps an epoch, 40 epochs are 920 steps
     (357, 16, 40, 0, 40),      # no minimum: bare epochs

@@ -232,6 +232,7 @@ SCHEMAS: dict[str, Schema] = {
         "lr_schedule": choice("constant", "cosine"),
         "monitor": choice("val_loss", "val_accuracy"),
         "gray_prior": boolean,
+        "min_epochs": integer(0),
     },
     "evaluate": {
         "decode": choice("argmax", "mean", "annealed_mean"),

@@ -195,7 +195,10 @@ def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.
     validation = [Validation(PlainBatches(val[0], val[1], params["batch_size"], devices))] if has_val else []
     monitor = params["monitor"] if has_val else params["monitor"].removeprefix("val_")
     stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if monitor.endswith("accuracy") else "min",
-                                            patience=params["patience"], restore_best_weights=True)
+                                            patience=params["patience"], restore_best_weights=True,
+                                            # Neither stop nor keep a best epoch before this: a strong
+                                            # start (the gray prior) must not win at epoch 1.
+                                            start_from_epoch=params.get("min_epochs", 0))
     epochs = planned_epochs(params, len(train[0]))
     history = model.fit(
         batches,
@@ -207,7 +210,9 @@ def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.
     )
     monitored = np.asarray(history.history[monitor])
     # The first best epoch, as EarlyStopping keeps it (ties do not count as improvements).
-    best_epoch = int(np.argmax(monitored) if monitor.endswith("accuracy") else np.argmin(monitored))
+    skip = min(params.get("min_epochs", 0), len(monitored) - 1)
+    considered = monitored[skip:]
+    best_epoch = skip + int(np.argmax(considered) if monitor.endswith("accuracy") else np.argmin(considered))
     loss_key = "val_loss" if has_val else "loss"
     return {
         "epochs_planned": epochs,
