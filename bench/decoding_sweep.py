@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from colorize.baselines import gray_image
-from colorize.bundle import load_bundle, predict_probabilities
-from colorize.dataset import load_part, load_split
-from colorize.decoding import decode, keep_luminance
-from colorize.evaluation import gap_closed
-from colorize.metrics import image_metrics
+from colorize.core.dataset import load_part, load_split
+from colorize.evaluate.baselines import gray_image
+from colorize.evaluate.decoding import decode, keep_luminance
+from colorize.evaluate.evaluation import gap_closed
+from colorize.evaluate.metrics import image_metrics
+from colorize.model.bundle import load_bundle, predict_probabilities
 
 
 def sweep(repo: Path, temperatures: list[float]) -> list[tuple[str, dict]]:

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from stages import STAGES as DATA_STAGES, timed  # noqa: E402
+from stages import STAGES as DATA_STAGES  # noqa: E402
+from stages import timed  # noqa: E402
 from workspace import BIN, make_workspace  # noqa: E402
 
 # fetch reads validate's data/validated.json, so validate runs (and is timed) first.
