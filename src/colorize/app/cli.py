@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 from colorize.core.errors import UserError
 
-DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MEMORY_FRACTION = 0.5  # --max-memory default: this share of the machine's RAM
 # Memory per input pixel, from bench/colorize_memory.py on 8000x8000 pictures (~64 B/px at the peak of
 # one picture, ~2.2 B/px held per waiting picture), with a margin: what a picture holds while it waits
@@ -181,6 +180,9 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from colorize.core.images import DEFAULT_MAX_PIXELS
+    from colorize.evaluate.decoding import DEFAULT_TEMPERATURE
+
     parser = argparse.ArgumentParser(prog="colorize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="pictures and folders (recursive)")
@@ -188,7 +190,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=Path("models"), help="model bundle folder (default: models)")
     parser.add_argument("--decode", choices=("argmax", "mean", "annealed_mean"), default="annealed_mean",
                         help="how probabilities become colours (default: annealed_mean)")
-    parser.add_argument("--temperature", type=float, default=0.38, help="for annealed_mean (default 0.38)")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"for annealed_mean (default {DEFAULT_TEMPERATURE})")
     parser.add_argument("--batch-size", type=int, default=32, help="pictures per model call (default 32)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger pictures (decompression bombs; default {DEFAULT_MAX_PIXELS})")

@@ -34,6 +34,10 @@ INDEX_NAME = "index.json"
 _CHUNK = 8 * 2**20
 
 
+# Array shards of about this size: a few files per split, each small enough to load or map at once.
+SHARD_BYTES = 256 * 2**20
+
+
 class ArtifactError(UserError, ValueError):
     """An artifact is missing, malformed or does not match its recorded checksum, shape or dtype."""
 
@@ -151,7 +155,7 @@ class ShardedArrayWriter:
     one file per image. Use it inside `atomic_dir`.
     """
 
-    def __init__(self, folder: Path, name: str, shard_bytes: int = 256 * 2**20):
+    def __init__(self, folder: Path, name: str, shard_bytes: int = SHARD_BYTES):
         self.folder = Path(folder)
         self.name = name
         self.shard_bytes = shard_bytes
@@ -221,7 +225,7 @@ class ShardedArrayWriter:
 
 
 def write_sharded(folder: Path, name: str, ids: Sequence[str], array: np.ndarray,
-                  shard_bytes: int = 256 * 2**20, extra: dict[str, Any] | None = None) -> None:
+                  shard_bytes: int = SHARD_BYTES, extra: dict[str, Any] | None = None) -> None:
     writer = ShardedArrayWriter(folder, name, shard_bytes)
     writer.extend(ids, array)
     writer.close(extra)

@@ -15,9 +15,9 @@ LABEL_HEIGHT = 14
 
 
 def png_bytes(image: Image.Image) -> bytes:
-    """PNG without text or time chunks, so equal pixels give equal bytes."""
+    """PNG with fixed settings and no text or time chunks, so equal pixels give equal bytes."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
+    image.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
 
 

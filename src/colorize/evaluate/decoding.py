@@ -26,6 +26,8 @@ from colorize.core.colour import (
 )
 
 METHODS = ("argmax", "mean", "annealed_mean")
+# annealed_mean's temperature where no params.yaml applies (the `colorize` command, library calls).
+DEFAULT_TEMPERATURE = 0.38
 DEFAULT_BATCH = 64
 
 
@@ -95,7 +97,7 @@ def _mean_lab(weights: np.ndarray, palette_lab: np.ndarray) -> np.ndarray:
     return lab / weights.sum(axis=-1, keepdims=True)
 
 
-def decode(probs: Any, palette_rgb: Any, method: str, temperature: float = 0.38,
+def decode(probs: Any, palette_rgb: Any, method: str, temperature: float = DEFAULT_TEMPERATURE,
            batch: int = DEFAULT_BATCH) -> np.ndarray:
     """Per-pixel probabilities (N, S, S, K) -> uint8 RGB images (N, S, S, 3) by `method`.
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.images import decode_image
+from colorize.core.artifacts import SHARD_BYTES
+from colorize.core.images import DEFAULT_MAX_PIXELS, decode_image
 from colorize.core.rawstore import iter_raw
 from colorize.core.scratch import work_dir
 from colorize.evaluate.evaluation import Images, score_generalisation
@@ -22,10 +23,10 @@ from colorize.quantize.palette import nearest_palette_index
 
 EXTRA_SEED = 1  # the built-in training set uses fetch.builtin.seed (0 by default)
 FETCH_DEFAULTS: dict[str, Any] = {
-    "sha256": None, "min_images": 1, "min_side": 8, "keep_gray": False, "max_pixels": 64_000_000,
+    "sha256": None, "min_images": 1, "min_side": 8, "keep_gray": False, "max_pixels": DEFAULT_MAX_PIXELS,
     "max_files": 200_000,
     "max_total_bytes": 8_000_000_000, "timeout_s": 30, "retries": 3, "backoff_s": 0.5, "on_error": "skip",
-    "shard_bytes": 256 * 2**20,
+    "shard_bytes": SHARD_BYTES,
 }
 
 

@@ -15,7 +15,6 @@ anti-aliased edges.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from colorize.core.figures import png_bytes
 
 STYLES: tuple[str, ...] = ("pika", "blob")
 
@@ -486,13 +487,6 @@ def render_image(rng: np.random.Generator, style: str) -> Image.Image:
     _check_style(style)
     transparent = bool(rng.random() < TRANSPARENT_FRACTION)
     return _RENDERERS[style](rng, transparent)
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    """Encode as PNG with fixed settings and no metadata chunks, so the bytes are reproducible."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
 
 
 def generate_builtin(count: int, seed: int, style: str = "pika") -> Iterator[tuple[str, bytes]]:

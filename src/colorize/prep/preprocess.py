@@ -10,11 +10,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from colorize.core.artifacts import ShardedArrayWriter, atomic_dir, read_index
+from colorize.core.artifacts import SHARD_BYTES, ShardedArrayWriter, atomic_dir, read_index
 from colorize.core.streaming import open_shard
 from colorize.prep.transforms import rgb_to_gray
 
-SHARD_BYTES = 256 * 2**20
 CHUNK = 256
 
 

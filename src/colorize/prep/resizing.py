@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from colorize.core.artifacts import ShardedArrayWriter, atomic_dir
+from colorize.core.artifacts import SHARD_BYTES, ShardedArrayWriter, atomic_dir
 from colorize.core.errors import UserError
 from colorize.core.images import ImageRejected, decode_image
 from colorize.core.parallel import ordered_map
 from colorize.core.rawstore import iter_raw, read_manifest
 from colorize.prep.transforms import square_resize
 
-SHARD_BYTES = 256 * 2**20
 CHUNK = 256
 # fetch already refused decompression bombs with its own limit; this only stops a corrupt raw store.
 DECODE_PIXEL_LIMIT = 2**31
