@@ -12,8 +12,7 @@ def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None)
     the machine they run on.
     """
     from colorize.core.params import ParamError
-    from colorize.model.models import seed_param_count
-    from colorize.model.training import total_memory_bytes, training_bytes
+    from colorize.model.budget import seed_param_count, total_memory_bytes, training_bytes
 
     depth = params["unet_depth"]
     if params["arch"] == "unet" and size % 2**depth:
@@ -37,11 +36,6 @@ def main() -> None:
     from colorize.core.colour import rgb_to_lab
     from colorize.core.dataset import artifact_info, load_split, part_rows
     from colorize.core.params import load_section
-    from colorize.model.bundle import write_bundle
-    from colorize.model.rebalance import (
-        class_weights_from_counts,
-        count_labels_streamed,
-    )
     from colorize.quantize.palette import palette_from_dict
 
     args = stage_args(__doc__, gray="data/gray", labels="data/labels", split="data/split.json",
@@ -51,11 +45,13 @@ def main() -> None:
     palette_data = read_json(args.palette / "palette.json")
     palette, space = palette_from_dict(palette_data)
     size, k = gray_info["size"], len(palette)
-    check_fits(params, size, k)
+    check_fits(params, size, k)  # before Keras, TensorFlow and DVCLive load
 
     from dvclive import Live
 
+    from colorize.model.bundle import write_bundle
     from colorize.model.devices import use_all_local_devices
+    from colorize.model.rebalance import class_weights_from_counts, count_labels_streamed
     from colorize.model.training import (
         LiveLogger,
         check_finite_weights,

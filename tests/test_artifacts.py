@@ -18,13 +18,13 @@ from colorize.core.artifacts import (
     clean_stale_temporaries,
     json_bytes,
     load_shard,
+    npy_bytes,
     read_index,
     read_json,
     read_sharded,
     verify_shard,
     write_bytes_atomic,
     write_json_atomic,
-    write_npy_atomic,
     write_sharded,
 )
 from colorize.core.scratch import scratch_place
@@ -70,7 +70,7 @@ def test_json_and_npy_round_trip(tmp_path):
     write_json_atomic(tmp_path / "x.json", {"k": [1, 2.5, None]})
     assert read_json(tmp_path / "x.json") == {"k": [1, 2.5, None]}
     array = np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2]  # not contiguous
-    write_npy_atomic(tmp_path / "x.npy", array)
+    write_bytes_atomic(tmp_path / "x.npy", npy_bytes(array))
     loaded = np.load(tmp_path / "x.npy", allow_pickle=False)
     assert loaded.dtype == np.float32 and np.array_equal(loaded, array)
     assert leftovers(tmp_path) == []

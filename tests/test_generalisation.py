@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from colorize.evaluate.generalisation import (
     load_source,
     score_extra_source,
 )
-from colorize.fetch.synthetic import generate_builtin, write_builtin
+from colorize.fetch.synthetic import generate_builtin
 from colorize.model.bundle import load_bundle
 from colorize.prep.transforms import rgb_to_gray, square_resize
 from colorize.quantize.palette import nearest_palette_index
@@ -79,6 +80,16 @@ def test_load_source_builtin_blob(bundle, tmp_path, monkeypatch):
     for image_id, rgb in zip(images.ids, images.rgb, strict=True):
         np.testing.assert_array_equal(rgb, expected[image_id])
     assert list(tmp_path.iterdir()) == []  # the scratch fetch is gone
+
+
+def write_builtin(folder: Path, count: int, seed: int, style: str) -> list[Path]:
+    """The built-in pictures as files in `folder`, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in generate_builtin(count, seed, style):
+        (folder / name).write_bytes(data)
+        paths.append(folder / name)
+    return paths
 
 
 def test_load_source_from_a_folder(bundle, tmp_path):

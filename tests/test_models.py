@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from colorize.model.budget import seed_param_count
 from colorize.model.models import (
     GrayLevelPrior,
     build_model,
@@ -16,7 +17,6 @@ from colorize.model.models import (
     make_loss,
     make_optimizer,
     seed_ordinal_loss,
-    seed_param_count,
 )
 
 

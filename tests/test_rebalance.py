@@ -7,7 +7,6 @@ from colorize.core.colour import ArrayError
 from colorize.model.rebalance import (
     class_weights,
     count_labels,
-    pixel_weights,
     smooth_distribution,
 )
 
@@ -33,7 +32,7 @@ def test_hand_computed_weights_at_strength_half():
 def test_expected_weight_over_training_pixels_is_one(strength):
     weights = class_weights(LABELS, 4, strength)
     assert float(np.sum(P * weights)) == pytest.approx(1.0, rel=1e-6)
-    assert pixel_weights(LABELS, weights).mean() == pytest.approx(1.0, rel=1e-6)
+    assert weights[LABELS].mean() == pytest.approx(1.0, rel=1e-6)
 
 
 def test_strength_zero_switches_rebalancing_off():
@@ -79,13 +78,6 @@ def test_smoothing_evens_out_weights_of_near_colours():
     assert float(np.sum(np.array([0.8, 0.2]) * smoothed)) == pytest.approx(1.0, rel=1e-6)
 
 
-def test_pixel_weights_look_up_each_pixel():
-    weights = np.array([0.5, 2.0, 4.0, 8.0], np.float32)
-    out = pixel_weights(LABELS, weights)
-    assert out.shape == LABELS.shape and out.dtype == np.float32
-    np.testing.assert_array_equal(out[0, 1], [0.5, 2.0, 2.0, 2.0, 4.0])
-
-
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"strength": 1.5}, ValueError, "strength"),
     ({"strength": 0.5, "sigma": 0}, ValueError, "sigma"),
@@ -101,5 +93,3 @@ def test_labels_are_validated():
         class_weights(LABELS, 2, 0.5)
     with pytest.raises(ArrayError, match="no pixels"):
         class_weights(np.zeros((0,), np.uint8), 4, 0.5)
-    with pytest.raises(ArrayError, match="weights"):
-        pixel_weights(LABELS, np.array([1.0, np.inf]))

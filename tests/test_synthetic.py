@@ -18,7 +18,6 @@ from colorize.fetch.synthetic import (
     generate_builtin,
     gray_level,
     render_image,
-    write_builtin,
 )
 
 SAMPLE = 40
@@ -218,17 +217,9 @@ def test_kmeans_palette_at_64px_holds_the_key_colours():
         assert distance < 25, f"no palette colour near {name} {color}: nearest is {distance:.0f} away"
 
 
-def test_write_builtin_writes_the_generated_bytes(tmp_path):
-    paths = write_builtin(tmp_path / "images", 3, 2, "blob")
-    expected = list(generate_builtin(3, 2, "blob"))
-    assert [p.name for p in paths] == [name for name, _ in expected]
-    assert [p.read_bytes() for p in paths] == [data for _, data in expected]
-
-
 @pytest.mark.parametrize("call", [
     lambda: generate_builtin(3, 0, "pikachu"),
     lambda: render_image(np.random.default_rng(0), "pikachu"),
-    lambda: write_builtin("/nonexistent-never-created", 3, 0, "pikachu"),
 ])
 def test_unknown_style_is_rejected_naming_it_and_the_choices(call):
     with pytest.raises(ValueError, match=r"'pikachu'.*pika, blob"):
@@ -246,8 +237,3 @@ def test_bad_seed_is_rejected(seed):
     with pytest.raises(ValueError, match="seed"):
         generate_builtin(3, seed)
 
-
-def test_bad_arguments_do_not_create_the_folder(tmp_path):
-    with pytest.raises(ValueError):
-        write_builtin(tmp_path / "out", 0, 0)
-    assert not (tmp_path / "out").exists()

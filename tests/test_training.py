@@ -4,6 +4,8 @@ training and early stopping that restores the best weights."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from colorize.model import training
+from colorize.model.budget import training_bytes
 from colorize.model.training import (
     AugmentedBatches,
     LiveLogger,
@@ -21,7 +24,6 @@ from colorize.model.training import (
     planned_epochs,
     planned_steps,
     shift_images,
-    training_bytes,
     weights_digest,
 )
 
@@ -370,3 +372,22 @@ def test_check_finite_weights_refuses_a_nan_weight(tiny_train_params):
     model.set_weights(weights)
     with pytest.raises(training.NonFiniteTraining):
         training.check_finite_weights(model)
+
+
+def test_the_train_stage_refuses_before_keras_or_tensorflow_is_imported(tmp_path):
+    """The refusal costs no heavy import: it runs in a fresh interpreter that never loads Keras."""
+    script = (
+        "import importlib.util, sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'stages')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('train_stage', {str(ROOT / 'stages' / 'train.py')!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "from colorize.core.params import ParamError\n"
+        "params = {'arch': 'seed', 'unet_depth': 3}\n"
+        "try:\n"
+        "    module.check_fits(params, 64, 32, memory_bytes=8 * 2**30)\n"
+        "except ParamError:\n"
+        "    heavy = [name for name in ('keras', 'tensorflow', 'jax', 'dvclive') if name in sys.modules]\n"
+        "    print('refused; loaded:', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "refused; loaded: []", result.stdout + result.stderr

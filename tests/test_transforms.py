@@ -11,7 +11,6 @@ from colorize.prep.transforms import (
     composite_on_fill,
     crop_to_content,
     drawing_box,
-    pad_to_square,
     rgb_to_gray,
     square_resize,
 )
@@ -80,14 +79,6 @@ def test_extreme_aspect_thinner_than_a_pixel_does_not_crash(size):
 def test_one_pixel_image_fills_the_output():
     out = square_resize(Image.new("RGB", (1, 1), (10, 200, 30)), 8, BLUE_FILL, "lanczos")
     assert is_colour(out, (10, 200, 30)).all()
-
-
-def test_pad_to_square_geometry_without_scaling():
-    array = np.zeros((3, 5, 3), np.uint8)
-    array[...] = RED
-    out = np.asarray(pad_to_square(Image.fromarray(array), BLUE_FILL))
-    assert out.shape == (5, 5, 3)
-    assert is_colour(out[[0, 4]], BLUE_FILL).all() and is_colour(out[1:4], RED).all()
 
 
 # --- transparency -------------------------------------------------------------------------------------

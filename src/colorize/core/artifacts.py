@@ -95,10 +95,6 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
-    write_bytes_atomic(path, npy_bytes(array))
-
-
 def clean_stale_temporaries(folder: str | Path, name: str = "") -> None:
     """Remove `.tmp-<name>*` leftovers of an interrupted earlier run next to an output."""
     folder = Path(folder)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -513,15 +512,3 @@ def _generate(count: int, seed: int, style: str) -> Iterator[tuple[str, bytes]]:
         rng = np.random.default_rng([seed, i, style_code])
         yield f"{style}-{i:05d}.png", png_bytes(render_image(rng, style))
 
-
-def write_builtin(folder: Path, count: int, seed: int, style: str = "pika") -> list[Path]:
-    """Write the images as files in `folder` (created if missing); return their paths in order."""
-    images = generate_builtin(count, seed, style)  # bad arguments fail before the folder is made
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, data in images:
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths

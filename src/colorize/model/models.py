@@ -15,15 +15,6 @@ layers, ops = keras.layers, keras.ops
 ARCHS = ("unet", "seed")
 
 
-def seed_param_count(size: int, k: int) -> int:
-    """Parameters of the seed model, without building it (about 1.07 billion at S=64, K=32)."""
-    filters = 32
-    conv = 3 * 3 * 1 * filters + filters
-    hidden = size * size * filters * size * size + size * size
-    output = size * size * size * size * k + size * size * k
-    return conv + hidden + output
-
-
 def build_seed(size: int, k: int, dropout: float) -> keras.Model:
     """The origin exactly: Conv2D(32, 3x3, stride 1, ReLU) -> Dense(S*S, ReLU) -> Dropout -> Dense(S*S*K)
     -> per-pixel softmax. 'same' padding is what gives the origin's 1,073,877,312 parameters."""

@@ -88,9 +88,3 @@ def class_weights_from_counts(counts: np.ndarray, strength: float, sigma: float 
     return weights.astype(np.float32)
 
 
-def pixel_weights(labels: Any, weights: Any) -> np.ndarray:
-    """Each pixel's class weight, float32 with the shape of `labels`."""
-    table = np.asarray(weights, dtype=np.float32)
-    if table.ndim != 1 or table.size == 0 or not np.all(np.isfinite(table)):
-        raise ArrayError(f"weights must be a finite 1-D array, got shape {table.shape}")
-    return table[check_labels("labels", labels, table.size)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -270,12 +269,3 @@ class LiveLogger(keras.callbacks.Callback):
         self.live.next_step()
 
 
-def training_bytes(param_count: int) -> int:
-    """Peak memory to train a model on the TensorFlow CPU backend, as measured by
-    bench/train_throughput.py: about 32 bytes per parameter (fp32 weights, gradients, two optimizer
-    slots and temporaries: 3.3 GB for 67 M parameters, 11.7 GB for 340 M) plus ~1 GiB for the runtime."""
-    return param_count * 32 + 2**30
-
-
-def total_memory_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -24,12 +24,6 @@ def composite_on_fill(image: Image.Image, fill: Sequence[int]) -> Image.Image:
     return image.convert("RGB")
 
 
-def pad_to_square(image: Image.Image, fill: Sequence[int]) -> Image.Image:
-    """Centre `image` on a square of side max(width, height) filled with `fill` (no scaling)."""
-    side = max(image.size)
-    return ImageOps.pad(image, (side, side), color=tuple(fill), centering=(0.5, 0.5))
-
-
 def drawing_box(image: Image.Image, fill: Sequence[int]) -> tuple[int, int, int, int] | None:
     """(left, top, right, bottom) of the pixels of an RGB image that are not the fill colour; None if none."""
     page = Image.new("RGB", image.size, tuple(fill))
