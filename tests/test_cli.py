@@ -510,3 +510,13 @@ def test_console_script_without_a_bundle(tmp_path, pictures):
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("colorize: error: model bundle not found: models"), lines
     assert not (tmp_path / "out").exists()
+
+
+def test_help_prints_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--model", "--decode", "--temperature", "--max-pixels", "--max-memory", "--quiet"):
+        assert option in text, option
+    assert "(default 0.38)" in text and "of RAM)" in text

@@ -197,7 +197,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"refuse larger pictures (decompression bombs; default {DEFAULT_MAX_PIXELS})")
     parser.add_argument("--max-memory", type=str, default=None,
                         help=f"memory budget, e.g. 8G: batches are cut to stay under it (default "
-                             f"{DEFAULT_MEMORY_FRACTION:.0%} of RAM)")
+                             f"{DEFAULT_MEMORY_FRACTION * 100:.0f}%% of RAM)")  # %% : argparse %-formats help
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.temperature <= 0 or args.max_pixels < 1:
