@@ -1,8 +1,10 @@
-"""params.py: the real params.yaml validates; every bad value fails in one line naming the param."""
+"""params.py: the real params.yaml validates into frozen dataclasses; every bad value fails in one line naming
+the param."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,15 @@ from typing import Any
 import pytest
 
 from colorize.core.errors import UserError
-from colorize.core.params import SCHEMAS, ParamError, load_section, read_yaml, validate
+from colorize.core.params import (
+    SECTIONS,
+    BuiltinParams,
+    PaletteParams,
+    ParamError,
+    load_section,
+    read_yaml,
+    validate,
+)
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -41,22 +51,41 @@ def _one_line_error(path: Path, section: str) -> str:
     return message
 
 
-@pytest.mark.parametrize("section", sorted(SCHEMAS))
-def test_real_params_file_validates_every_section(params_file, section):
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_real_params_file_validates_every_section_in_its_order(params_file, section):
     values = load_section(section, params_file)
-    assert set(values) == set(SCHEMAS[section])
+    assert type(values) is SECTIONS[section]
+    # Field order = the file's order: asdict (what the bundle records) keeps it.
+    assert list(dataclasses.asdict(values)) == list(read_yaml(params_file)[section])
 
 
-def test_every_section_of_the_real_file_has_a_schema(params_file):
-    assert set(read_yaml(params_file)) == set(SCHEMAS)
+def test_every_section_of_the_real_file_has_a_dataclass(params_file):
+    assert list(read_yaml(params_file)) == list(SECTIONS)
 
 
 def test_validated_values_are_normalised(params_file):
     train = load_section("train", params_file)
-    assert isinstance(train["dropout"], float) and isinstance(train["epochs"], int)
+    assert isinstance(train.dropout, float) and isinstance(train.epochs, int)
     grayscale = load_section("grayscale", params_file)
-    assert grayscale["weights"] == pytest.approx([0.21, 0.72, 0.07])
-    assert all(isinstance(w, float) for w in grayscale["weights"])
+    assert grayscale.weights == pytest.approx((0.21, 0.72, 0.07))
+    assert all(isinstance(w, float) for w in grayscale.weights)
+    fetch = load_section("fetch", params_file)
+    assert fetch.builtin == BuiltinParams(count=600, seed=0, style="pika")
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_sections_are_frozen_all_the_way_down(params_file, section):
+    values = load_section(section, params_file)
+    hash(values)  # lists became tuples
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(values, dataclasses.fields(values)[0].name, None)
+
+
+@pytest.mark.parametrize("cls", [*SECTIONS.values(), BuiltinParams], ids=lambda cls: cls.__name__)
+def test_no_field_has_a_default_params_yaml_is_their_one_home(cls):
+    for field in dataclasses.fields(cls):
+        assert field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING, field.name
+        assert callable(field.metadata["check"]), field.name
 
 
 BAD_VALUES = [
@@ -163,16 +192,16 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_boundary_values_are_accepted(real_params, write_params, name, value):
     section = name.split(".")[0]
     values = load_section(section, write_params(_set(real_params, name, value)))
-    key = name.split(".")[1]
+    got = getattr(values, name.split(".")[1])
     if isinstance(value, str):
-        assert values[key] == value.lower()
+        assert got == value.lower()
     else:
-        assert values[key] == pytest.approx(value)
+        assert got == pytest.approx(value)
 
 
 def test_param_error_is_a_user_error():
     with pytest.raises(UserError):
-        validate("palette", {"k": 1, "space": "rgb", "sample_pixels": 100, "seed": 0}, SCHEMAS["palette"])
+        validate("palette", {"k": 1, "space": "rgb", "sample_pixels": 100, "seed": 0}, PaletteParams)
 
 
 def test_exponent_notation_learning_rate_is_a_number(params_file, tmp_path):
@@ -180,7 +209,7 @@ def test_exponent_notation_learning_rate_is_a_number(params_file, tmp_path):
     assert "lr: 1e-3" in text
     path = tmp_path / "params.yaml"
     path.write_text(text, encoding="utf-8")
-    assert load_section("train", path)["lr"] == pytest.approx(0.001)
+    assert load_section("train", path).lr == pytest.approx(0.001)
 
 
 @pytest.mark.parametrize("name", ["train.lr", "evaluate.temperature", "fetch.timeout_s"])

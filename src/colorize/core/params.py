@@ -1,12 +1,19 @@
-"""Load and validate one section of params.yaml, failing before any work with one clear line."""
+"""Load and validate one section of params.yaml into its frozen dataclass, failing before any work with
+one clear line.
+
+Each section is a frozen dataclass whose fields carry their checks (`param(check)` in the field's
+metadata), so the schema and the type are one list. YAML lists become tuples: a section is immutable
+all the way down.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 import yaml
 
@@ -76,12 +83,12 @@ def text(name: str, value: Any) -> str:
     return value
 
 
-def source_or_sources(name: str, value: Any) -> str | list[str]:
-    """One source, or a non-empty list of them (their union)."""
+def source_or_sources(name: str, value: Any) -> str | tuple[str, ...]:
+    """One source, or a non-empty list of them (their union, as a tuple)."""
     if isinstance(value, list):
         if not value:
             _fail(name, "a source or a non-empty list of sources", value)
-        return [text(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return tuple(text(f"{name}[{i}]", v) for i, v in enumerate(value))
     return text(name, value)
 
 
@@ -99,25 +106,25 @@ def sha256_digest(name: str, value: Any) -> str:
 
 
 def number_list(length: int, low: float, high: float) -> Check:
-    def check(name: str, value: Any) -> list[float]:
+    def check(name: str, value: Any) -> tuple[float, ...]:
         if not isinstance(value, list) or len(value) != length:
             _fail(name, f"a list of {length} numbers", value)
-        return [number(low, high)(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return tuple(number(low, high)(f"{name}[{i}]", v) for i, v in enumerate(value))
 
     return check
 
 
-def gray_weights(name: str, value: Any) -> list[float]:
+def gray_weights(name: str, value: Any) -> tuple[float, ...]:
     weights = number_list(3, 0.0, 1.0)(name, value)
     if not 0 < sum(weights) <= 1.0 + 1e-9:
         _fail(name, "3 weights in [0, 1] whose sum is in (0, 1]", value)
     return weights
 
 
-def rgb_color(name: str, value: Any) -> list[int]:
+def rgb_color(name: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or len(value) != 3:
         _fail(name, "a list of 3 integers in [0, 255]", value)
-    return [integer(0, 255)(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    return tuple(integer(0, 255)(f"{name}[{i}]", v) for i, v in enumerate(value))
 
 
 def _range_text(kind: str, low: float | None, high: float | None) -> str:
@@ -126,26 +133,39 @@ def _range_text(kind: str, low: float | None, high: float | None) -> str:
     return f"{kind} >= {low}" if low is not None else f"{kind} <= {high}"
 
 
-Schema = Mapping[str, "Check | Schema"]
+P = TypeVar("P")
 
 
-def validate(section: str, values: Any, schema: Schema) -> dict[str, Any]:
-    """Check `values` against `schema` (nested dicts of checks); unknown and missing keys are errors."""
+def param(check: Check) -> Any:
+    """A params field validated by `check`. No default: params.yaml is the one home for defaults."""
+    return field(metadata={"check": check})
+
+
+def nested(cls: type) -> Any:
+    """A params field that is itself a section (`fetch.builtin`), validated field by field."""
+    return param(lambda name, value: validate(name, value, cls))
+
+
+def field_check(cls: type, name: str) -> Check:
+    """The check of field `name` of the params dataclass `cls` (KeyError if it has no such field)."""
+    return {f.name: f.metadata["check"] for f in fields(cls)}[name]
+
+
+def validate(section: str, values: Any, cls: type[P]) -> P:
+    """Build `cls` from `values` (a mapping), each field through its check; unknown and missing keys are
+    errors."""
     if not isinstance(values, Mapping):
         raise ParamError(f"params.yaml: {section} must be a mapping, got {values!r}")
-    unknown = sorted(set(values) - set(schema))
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
     if unknown:
         raise ParamError(f"params.yaml: unknown param {section}.{unknown[0]}")
     result: dict[str, Any] = {}
-    for key, check in schema.items():
-        name = f"{section}.{key}"
-        if key not in values:
+    for f in fields(cls):
+        name = f"{section}.{f.name}"
+        if f.name not in values:
             raise ParamError(f"params.yaml: missing param {name}")
-        if isinstance(check, Mapping):
-            result[key] = validate(name, values[key], check)
-        else:
-            result[key] = check(name, values[key])
-    return result
+        result[f.name] = f.metadata["check"](name, values[f.name])
+    return cls(**result)
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -172,84 +192,130 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-SCHEMAS: dict[str, Schema] = {
-    "fetch": {
-        "source": source_or_sources,
-        "builtin": {
-            "count": integer(1, 10_000_000),
-            "seed": integer(0),
-            "style": choice("pika", "blob"),
-        },
-        "sha256": optional(sha256_digest),
-        "min_images": integer(1),
-        "min_side": integer(1),
-        "keep_gray": boolean,
-        "max_pixels": integer(1),
-        "max_files": integer(1),
-        "max_total_bytes": integer(1),
-        "timeout_s": number(0, None, open_low=True),
-        "retries": integer(0, 20),
-        "backoff_s": number(0, 60),
-        "on_error": choice("fail", "skip"),
-        "shard_bytes": integer(1024),
-    },
-    "resize": {
-        "image_size": integer(8, 4096),
-        "fill": rgb_color,
-        "method": choice("nearest", "bilinear", "bicubic", "lanczos", "box"),
-        "crop": choice("none", "content"),
-    },
-    "grayscale": {"weights": gray_weights},
-    "split": {
-        "test_size": number(0, 1, open_low=True, open_high=True),
-        "val_size": number(0, 1, open_high=True),
-        "seed": integer(0),
-    },
-    "palette": {
-        "k": integer(2, 256),
-        "space": choice("rgb", "lab"),
-        "sample_pixels": integer(100),
-        "seed": integer(0),
-    },
-    "encode": {"figure_images": integer(0, 64)},
-    "train": {
-        "arch": choice("unet", "seed"),
-        "loss": choice("categorical_crossentropy", "l1", "seed_ordinal"),
-        "optimizer": choice("adam", "adadelta"),
-        "lr": optional(number(0, None, open_low=True)),
-        "epochs": integer(1),
-        "batch_size": integer(1),
-        "seed": integer(0),
-        "patience": integer(0),
-        "dropout": number(0, 1, open_high=True),
-        "rebalance": number(0, 1),
-        "flip": boolean,
-        "shift": integer(0),
-        "unet_filters": integer(1, 1024),
-        "unet_depth": integer(1, 6),
-        "precision": choice("float32", "mixed_bfloat16"),
-        "min_steps": integer(0),
-        "lr_schedule": choice("constant", "cosine"),
-        "monitor": choice("val_loss", "val_accuracy"),
-        "gray_prior": boolean,
-        "min_epochs": integer(0),
-    },
-    "evaluate": {
-        "decode": choice("argmax", "mean", "annealed_mean"),
-        "temperature": number(0, None, open_low=True),
-        "keep_luminance": boolean,
-        "samples": integer(0, 64),
-        "transfer_pixels": integer(10),
-        "seed": integer(0),
-        "extra_source": optional(text),
-        "extra_images": integer(1),
-    },
-}
+# One frozen dataclass per section, fields in params.yaml's order (`dataclasses.asdict` keeps it: the
+# bundle records the train section that way). Each field's check sits in its metadata.
+
+@dataclass(frozen=True)
+class BuiltinParams:
+    count: int = param(integer(1, 10_000_000))
+    seed: int = param(integer(0))
+    style: str = param(choice("pika", "blob"))
 
 
-def load_section(section: str, path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Read and validate one section of the params file."""
+@dataclass(frozen=True)
+class FetchParams:
+    source: str | tuple[str, ...] = param(source_or_sources)
+    builtin: BuiltinParams = nested(BuiltinParams)
+    sha256: str | None = param(optional(sha256_digest))
+    min_images: int = param(integer(1))
+    min_side: int = param(integer(1))
+    keep_gray: bool = param(boolean)
+    max_pixels: int = param(integer(1))
+    max_files: int = param(integer(1))
+    max_total_bytes: int = param(integer(1))
+    timeout_s: float = param(number(0, None, open_low=True))
+    retries: int = param(integer(0, 20))
+    backoff_s: float = param(number(0, 60))
+    on_error: str = param(choice("fail", "skip"))
+    shard_bytes: int = param(integer(1024))
+
+
+@dataclass(frozen=True)
+class ResizeParams:
+    image_size: int = param(integer(8, 4096))
+    fill: tuple[int, int, int] = param(rgb_color)
+    method: str = param(choice("nearest", "bilinear", "bicubic", "lanczos", "box"))
+    crop: str = param(choice("none", "content"))
+
+
+@dataclass(frozen=True)
+class GrayscaleParams:
+    weights: tuple[float, float, float] = param(gray_weights)
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    test_size: float = param(number(0, 1, open_low=True, open_high=True))
+    val_size: float = param(number(0, 1, open_high=True))
+    seed: int = param(integer(0))
+
+
+@dataclass(frozen=True)
+class PaletteParams:
+    k: int = param(integer(2, 256))
+    space: str = param(choice("rgb", "lab"))
+    sample_pixels: int = param(integer(100))
+    seed: int = param(integer(0))
+
+
+@dataclass(frozen=True)
+class EncodeParams:
+    figure_images: int = param(integer(0, 64))
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    arch: str = param(choice("unet", "seed"))
+    loss: str = param(choice("categorical_crossentropy", "l1", "seed_ordinal"))
+    optimizer: str = param(choice("adam", "adadelta"))
+    lr: float | None = param(optional(number(0, None, open_low=True)))
+    epochs: int = param(integer(1))
+    batch_size: int = param(integer(1))
+    seed: int = param(integer(0))
+    patience: int = param(integer(0))
+    dropout: float = param(number(0, 1, open_high=True))
+    rebalance: float = param(number(0, 1))
+    flip: bool = param(boolean)
+    shift: int = param(integer(0))
+    unet_filters: int = param(integer(1, 1024))
+    unet_depth: int = param(integer(1, 6))
+    precision: str = param(choice("float32", "mixed_bfloat16"))
+    min_steps: int = param(integer(0))
+    lr_schedule: str = param(choice("constant", "cosine"))
+    monitor: str = param(choice("val_loss", "val_accuracy"))
+    gray_prior: bool = param(boolean)
+    min_epochs: int = param(integer(0))
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    decode: str = param(choice("argmax", "mean", "annealed_mean"))
+    temperature: float = param(number(0, None, open_low=True))
+    keep_luminance: bool = param(boolean)
+    samples: int = param(integer(0, 64))
+    transfer_pixels: int = param(integer(10))
+    seed: int = param(integer(0))
+    extra_source: str | None = param(optional(text))
+    extra_images: int = param(integer(1))
+
+
+SECTIONS: dict[str, type] = {"fetch": FetchParams, "resize": ResizeParams, "grayscale": GrayscaleParams,
+                             "split": SplitParams, "palette": PaletteParams, "encode": EncodeParams,
+                             "train": TrainParams, "evaluate": EvaluateParams}
+
+
+# Typed per section: a stage gets its own dataclass.
+@overload
+def load_section(section: Literal["fetch"], path: str | Path = ...) -> FetchParams: ...
+@overload
+def load_section(section: Literal["resize"], path: str | Path = ...) -> ResizeParams: ...
+@overload
+def load_section(section: Literal["grayscale"], path: str | Path = ...) -> GrayscaleParams: ...
+@overload
+def load_section(section: Literal["split"], path: str | Path = ...) -> SplitParams: ...
+@overload
+def load_section(section: Literal["palette"], path: str | Path = ...) -> PaletteParams: ...
+@overload
+def load_section(section: Literal["encode"], path: str | Path = ...) -> EncodeParams: ...
+@overload
+def load_section(section: Literal["train"], path: str | Path = ...) -> TrainParams: ...
+@overload
+def load_section(section: Literal["evaluate"], path: str | Path = ...) -> EvaluateParams: ...
+
+
+def load_section(section: str, path: str | Path = "params.yaml") -> Any:
+    """Read and validate one section of the params file into its dataclass."""
     data = read_yaml(path)
     if section not in data:
         raise ParamError(f"params.yaml: missing section {section}")
-    return validate(section, data[section], SCHEMAS[section])
+    return validate(section, data[section], SECTIONS[section])
