@@ -138,12 +138,12 @@ def ingest_here(source: Path, out: Path, workers: int | None) -> dict:
     """Run the fetch on `source` in this process; throughput and peak memory (this process, its workers)."""
     import yaml
 
-    from colorize.core.params import SCHEMAS, validate
+    from colorize.core.params import FetchParams, validate
     from colorize.fetch.ingest import run_fetch
 
     root = Path(__file__).resolve().parents[1]
     section = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))["fetch"]
-    params = validate("fetch", {**section, "source": str(source)}, SCHEMAS["fetch"])
+    params = validate("fetch", {**section, "source": str(source)}, FetchParams)
     with PeakRss() as rss:
         started = time.perf_counter()
         counts = run_fetch(params, out, None, progress=False, workers=workers)

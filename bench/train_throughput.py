@@ -23,19 +23,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from colorize.core.params import TrainParams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def train_params(args: argparse.Namespace, arch: str) -> dict:
+def train_params(args: argparse.Namespace, arch: str) -> TrainParams:
     """The pipeline's train section with the benchmark's model, batch and optimizer."""
-    import yaml
+    from dataclasses import replace
 
-    with open(os.path.join(ROOT, "params.yaml"), encoding="utf-8") as f:
-        params = yaml.safe_load(f)["train"]
-    params.update(arch=arch, optimizer=args.optimizer or params["optimizer"], batch_size=args.batch_size,
-                  epochs=args.epochs, patience=args.epochs, precision=args.precision)
-    return params
+    from colorize.core.params import load_section
+
+    params = load_section("train", os.path.join(ROOT, "params.yaml"))
+    return replace(params, arch=arch, optimizer=args.optimizer or params.optimizer, batch_size=args.batch_size,
+                   epochs=args.epochs, patience=args.epochs, precision=args.precision)
 
 
 def random_data(n: int, size: int, k: int, seed: int):

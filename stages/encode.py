@@ -19,7 +19,7 @@ def main() -> None:
     palette, space = palette_from_dict(read_json(args.palette / "palette.json"))
     count = encode_resized(args.resized, args.out, palette, space)
     # Fixed images (the first training ids) so the figure lines up across commits.
-    figure_ids = load_split(args.split)["train"][: params["figure_images"]]
+    figure_ids = load_split(args.split)["train"][: params.figure_images]
     originals, grays, labels = (load_part(folder, figure_ids) for folder in (args.resized, args.gray, args.out))
     with atomic_dir(args.figures) as tmp:
         for i, image_id in enumerate(figure_ids):

@@ -59,15 +59,15 @@ def main() -> None:
                                      for folder in (args.resized, args.gray, args.labels)))
     probs = predict_probabilities(bundle.model, test.gray)
     metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill)
-    if params["extra_source"]:
+    if params.extra_source:
         from colorize.evaluate.generalisation import score_extra_source
 
-        metrics["extra"] = score_extra_source(params["extra_source"], params["extra_images"], bundle, train,
+        metrics["extra"] = score_extra_source(params.extra_source, params.extra_images, bundle, train,
                                               params)
     write_json_atomic(args.details, metrics)
     write_json_atomic(args.metrics, headline(metrics))
     write_json_atomic(args.per_colour, per_colour)
-    write_samples(args.samples, test, images, params["samples"])
+    write_samples(args.samples, test, images, params.samples)
     model, gray = metrics["model"], metrics["baselines"]["gray"]
     gap = "n/a" if model["oracle_gap_closed"] is None else f"{model['oracle_gap_closed']:.2f}"
     print(f"evaluate: {len(test.ids)} test images, {metrics['model_decoding']}: accuracy {model['accuracy']:.3f}, "

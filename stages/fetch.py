@@ -12,7 +12,7 @@ def main() -> None:
     args = stage_args(__doc__, out="data/raw", metrics="metrics/fetch.json")
     params = load_section("fetch", args.params)
     counts = run_fetch(params, args.out, args.metrics, progress=True)
-    print(summary_line(counts, params["source"], args.out))
+    print(summary_line(counts, params.source, args.out))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ def main() -> None:
 
     args = stage_args(__doc__, resized="data/resized", out="data/gray")
     params = load_section("grayscale", args.params)
-    count = gray_from_resized(args.resized, args.out, params["weights"])
-    print(f"grayscale: {count} images, weights {params['weights']} -> {args.out}")
+    count = gray_from_resized(args.resized, args.out, params.weights)
+    print(f"grayscale: {count} images, weights {params.weights} -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -20,15 +20,15 @@ def main() -> None:
     params = load_section("palette", args.params)
     train_ids = load_split(args.split)["train"]
     # The same seeded draw as sample_pixels, reading only the training images that hold a drawn pixel.
-    pixels = sample_pixels_streamed(part_rows(args.resized, train_ids), params["sample_pixels"], params["seed"])
-    palette = fit_palette(pixels, params["k"], params["space"], params["seed"])
+    pixels = sample_pixels_streamed(part_rows(args.resized, train_ids), params.sample_pixels, params.seed)
+    palette = fit_palette(pixels, params.k, params.space, params.seed)
     with atomic_dir(args.out) as tmp:
-        data = palette_to_dict(palette, params["space"], fitted_on_images=len(train_ids),
+        data = palette_to_dict(palette, params.space, fitted_on_images=len(train_ids),
                                fitted_on_pixels=int(len(pixels)))
         (tmp / "palette.json").write_bytes(json_bytes(data))
         (tmp / "palette.npy").write_bytes(npy_bytes(np.asarray(palette)))
     save_png(args.swatch, swatch(palette))
-    print(f"palette: {len(palette)} colours in {params['space']} from {len(pixels)} pixels of "
+    print(f"palette: {len(palette)} colours in {params.space} from {len(pixels)} pixels of "
           f"{len(train_ids)} training images -> {args.out}")
 
 

@@ -11,9 +11,9 @@ def main() -> None:
 
     args = stage_args(__doc__, raw="data/raw", out="data/resized")
     params = load_section("resize", args.params)
-    count = resize_raw(args.raw, args.out, params["image_size"], params["fill"], params["method"],
-                       crop=params["crop"])
-    print(f"resize: {count} images, {params['image_size']}x{params['image_size']}, fill {params['fill']} -> {args.out}")
+    count = resize_raw(args.raw, args.out, params.image_size, params.fill, params.method,
+                       crop=params.crop)
+    print(f"resize: {count} images, {params.image_size}x{params.image_size}, fill {params.fill} -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def main() -> None:
     args = stage_args(__doc__, raw="data/raw", out="data/split.json")
     params = load_section("split", args.params)
     ids = [entry["id"] for entry in read_manifest(args.raw)["accepted"]]
-    split = split_ids(ids, params["test_size"], params["val_size"], params["seed"])
+    split = split_ids(ids, params.test_size, params.val_size, params.seed)
     write_json_atomic(args.out, split)
     print("split: " + ", ".join(f"{part} {len(split[part])}" for part in ("train", "val", "test")))
 

@@ -1,11 +1,18 @@
 """Stage train: fit the chosen architecture on the training split, early-stopped on validation."""
 
+from __future__ import annotations
+
 import _bootstrap  # noqa: F401  (first: this checkout's src/ ahead of the editable install)
+
+from typing import TYPE_CHECKING
 
 from colorize.core.stage import run_stage, stage_args
 
+if TYPE_CHECKING:
+    from colorize.core.params import TrainParams
 
-def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None) -> None:
+
+def check_fits(params: TrainParams, size: int, k: int, memory_bytes: int | None = None) -> None:
     """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM.
 
     `memory_bytes` is the RAM to judge against (default: this machine's), so tests need not depend on
@@ -14,11 +21,11 @@ def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None)
     from colorize.core.params import ParamError
     from colorize.model.budget import seed_param_count, total_memory_bytes, training_bytes
 
-    depth = params["unet_depth"]
-    if params["arch"] == "unet" and size % 2**depth:
+    depth = params.unet_depth
+    if params.arch == "unet" and size % 2**depth:
         raise ParamError(f"params.yaml: train.unet_depth={depth} needs resize.image_size divisible by {2**depth}, "
                          f"got {size}")
-    if params["arch"] == "seed":
+    if params.arch == "seed":
         count = seed_param_count(size, k)
         need = training_bytes(count)
         have = total_memory_bytes() if memory_bytes is None else memory_bytes
@@ -31,6 +38,7 @@ def check_fits(params: dict, size: int, k: int, memory_bytes: int | None = None)
 
 def main() -> None:
     import time
+    from dataclasses import asdict
 
     from colorize.core.artifacts import atomic_dir, read_json
     from colorize.core.colour import rgb_to_lab
@@ -67,18 +75,18 @@ def main() -> None:
     train = (part_rows(args.gray, split["train"]), part_rows(args.labels, split["train"]))
     val = (part_rows(args.gray, split["val"]), part_rows(args.labels, split["val"]))
     weights = None
-    if params["rebalance"] > 0:
-        weights = class_weights_from_counts(count_labels_streamed(train[1], k), params["rebalance"],
+    if params.rebalance > 0:
+        weights = class_weights_from_counts(count_labels_streamed(train[1], k), params.rebalance,
                                             palette_lab=rgb_to_lab(palette))
-    make_deterministic(params["seed"])
+    make_deterministic(params.seed)
     devices = use_all_local_devices()
     prior = None
-    if params["gray_prior"] and params["arch"] == "unet":
+    if params.gray_prior and params.arch == "unet":
         from colorize.model.models import gray_level_log_prior
 
         prior = gray_level_log_prior(train[0], train[1], k)
     model = compile_model(params, size, k, total_steps=planned_steps(params, len(train[0])), prior=prior)
-    print(f"train: {params['arch']} with {model.count_params():,} parameters on {len(train[0])} images "
+    print(f"train: {params.arch} with {model.count_params():,} parameters on {len(train[0])} images "
           f"({len(val[0])} for validation), {size}x{size}, {k} colours"
           + (f", data parallel over {devices} devices" if devices > 1 else ""))
     started = time.perf_counter()
@@ -91,7 +99,7 @@ def main() -> None:
         live.summary.clear()
     seconds = time.perf_counter() - started
     meta = {
-        "arch": params["arch"],
+        "arch": params.arch,
         "image_size": size,
         "k": k,
         "palette_space": space,
@@ -99,7 +107,7 @@ def main() -> None:
         "fill": gray_info["fill"],
         "resize_method": gray_info["method"],
         "resize_crop": gray_info.get("crop", "none"),
-        "train_params": params,
+        "train_params": asdict(params),
         "class_weights": None if weights is None else [float(w) for w in weights],
         "parameters": int(model.count_params()),
         "weights_sha256": weights_digest(model),

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PARAMS_FILE = ROOT / "params.yaml"
+from colorize.core.params import TrainParams
+from repo_params import PARAMS_FILE, repo_params
 
 
 @pytest.fixture
@@ -87,15 +87,11 @@ def tiny_training_set() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture
-def tiny_train_params(real_params: dict[str, Any]) -> dict[str, Any]:
+def tiny_train_params() -> TrainParams:
     """The real train section made tiny: a 2-level U-Net with 4 filters, 2 epochs, batch 4."""
-    from colorize.core.params import SCHEMAS, validate
-
-    section = dict(real_params["train"])
-    section.update(arch="unet", unet_filters=4, unet_depth=2, epochs=2, batch_size=4, patience=2,
-                   shift=2, flip=True, seed=0, lr=None, optimizer="adam", loss="categorical_crossentropy",
-                   min_steps=0, lr_schedule="constant", monitor="val_loss")
-    return validate("train", section, SCHEMAS["train"])
+    return repo_params("train", arch="unet", unet_filters=4, unet_depth=2, epochs=2, batch_size=4, patience=2,
+                       shift=2, flip=True, seed=0, lr=None, optimizer="adam", loss="categorical_crossentropy",
+                       min_steps=0, lr_schedule="constant", monitor="val_loss")
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
-import yaml
 
+from colorize.core.params import load_section
 from colorize.model.devices import use_all_local_devices
 from colorize.model.training import compile_model, fit, keras, make_deterministic
 
@@ -23,10 +24,8 @@ class ValLosses(keras.callbacks.Callback):
 
 
 def main(params_file: str) -> None:
-    with open(params_file, encoding="utf-8") as f:
-        params = yaml.safe_load(f)["train"]
-    params.update(unet_filters=4, unet_depth=2, epochs=3, batch_size=4, patience=3, shift=1, flip=True,
-                  min_steps=0, lr_schedule="constant", monitor="val_loss")
+    params = replace(load_section("train", params_file), unet_filters=4, unet_depth=2, epochs=3, batch_size=4,
+                     patience=3, shift=1, flip=True, min_steps=0, lr_schedule="constant", monitor="val_loss")
     rng = np.random.default_rng(7)
     levels = rng.integers(0, 4, size=(12, 4, 4)).repeat(4, axis=1).repeat(4, axis=2)
     gray = (levels * 0.25 + 0.125).astype(np.float32)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from colorize.core.params import SCHEMAS, validate
+from colorize.core.params import FetchParams, validate
 from colorize.fetch.archives import (
     ArchiveError,
     ArchiveLimits,
@@ -28,8 +28,8 @@ LIMITS = ArchiveLimits(max_files=100, max_total_bytes=10_000_000, max_file_bytes
 PNG = encode(colourful(16, 16))
 
 
-def fetch_params(real_params: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return validate("fetch", {**real_params["fetch"], **overrides}, SCHEMAS["fetch"])
+def fetch_params(real_params: dict[str, Any], **overrides: Any) -> FetchParams:
+    return validate("fetch", {**real_params["fetch"], **overrides}, FetchParams)
 
 
 def write_zip(path: Path, entries: dict[str, bytes], links: dict[str, str] | None = None) -> Path:

@@ -18,7 +18,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +30,13 @@ from colorize.core.images import decode_image
 from colorize.evaluate.evaluation import Images
 from colorize.model import bundle as bundle_module
 from colorize.prep.transforms import composite_on_fill, rgb_to_gray, square_resize
+from repo_params import repo_params
 
 WEIGHTS = [0.21, 0.72, 0.07]
 FILL = [255, 255, 255]
 SIZE, K = 16, 8
-TINY_PARAMS = {"arch": "unet", "dropout": 0.5, "unet_filters": 4, "unet_depth": 2, "optimizer": "adam",
-               "precision": "float32",
-               "lr": None, "loss": "categorical_crossentropy"}
+TINY_PARAMS = repo_params("train", arch="unet", dropout=0.5, unet_filters=4, unet_depth=2, optimizer="adam",
+                          precision="float32", lr=None, loss="categorical_crossentropy")
 BIN = Path(sys.executable).parent  # the venv's bin: its `colorize` console script sits next to python
 MEAN_GRAY_TOLERANCE, MAX_GRAY_TOLERANCE = 4.0, 6.0  # measured 2.7 and 3.8 (see the module docstring)
 ROUNDING = 0.5 * sum(WEIGHTS) + 1e-3
@@ -80,7 +80,7 @@ def train_tiny_bundle(folder: Path, count: int = 24, seed: int = 0) -> Images:
     model = compile_model(TINY_PARAMS, SIZE, K)
     model.fit(gray[..., None], labels, epochs=1, batch_size=8, verbose=0)
     meta = {"arch": "unet", "image_size": SIZE, "k": K, "palette_space": "rgb", "gray_weights": WEIGHTS,
-            "fill": FILL, "resize_method": "lanczos", "train_params": TINY_PARAMS, "class_weights": None,
+            "fill": FILL, "resize_method": "lanczos", "train_params": asdict(TINY_PARAMS), "class_weights": None,
             "parameters": int(model.count_params()), "weights_sha256": weights_digest(model)}
     write_bundle(folder, model, palette_to_dict(palette, "rgb"), meta)
     return Images(names, rgb_array, gray, labels)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from colorize.core.params import EvaluateParams
 from colorize.evaluate.evaluation import Images, gap_closed, per_colour_table, score_all
 from colorize.prep.transforms import rgb_to_gray
 from colorize.quantize.palette import nearest_palette_index
+from repo_params import repo_params
 
 PALETTE = np.array([[20, 20, 20], [200, 40, 40], [40, 170, 60], [60, 80, 220], [250, 250, 250]], np.uint8)
 K = len(PALETTE)
@@ -23,8 +25,8 @@ def make_images(n: int, seed: int, make_blocky, colours=PALETTE) -> Images:
                   nearest_palette_index(rgb, PALETTE, "rgb"))
 
 
-def params(decode: str = "argmax", keep: bool = False) -> dict:
-    return {"decode": decode, "keep_luminance": keep, "temperature": 0.38, "transfer_pixels": 300, "seed": 0}
+def params(decode: str = "argmax", keep: bool = False) -> EvaluateParams:
+    return repo_params("evaluate", decode=decode, keep_luminance=keep, temperature=0.38, transfer_pixels=300, seed=0)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:

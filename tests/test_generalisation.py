@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from colorize.core.images import decode_image, pixel_id
-from colorize.core.params import SCHEMAS, validate
+from colorize.core.params import BuiltinParams, FetchParams, validate
 from colorize.evaluate.generalisation import (
     EXTRA_SEED,
     fetch_params,
@@ -24,9 +25,10 @@ from colorize.fetch.synthetic import generate_builtin
 from colorize.model.bundle import load_bundle
 from colorize.prep.transforms import rgb_to_gray, square_resize
 from colorize.quantize.palette import nearest_palette_index
+from repo_params import repo_params
 from test_cli import shared_tiny_bundle
 
-SCORE_PARAMS = {"keep_luminance": True, "decode": "annealed_mean", "temperature": 0.38}
+SCORE_PARAMS = repo_params("evaluate", keep_luminance=True, decode="annealed_mean", temperature=0.38)
 METRICS = {"psnr", "ssim", "ciede2000", "colourfulness"}
 
 
@@ -44,16 +46,16 @@ def bundle(tiny):
 
 def test_builtin_style_draws_count_images_with_another_seed():
     params = fetch_params("builtin:blob", 10)
-    assert params["source"] == "builtin"
-    assert params["builtin"] == {"count": 10, "seed": EXTRA_SEED, "style": "blob"}
+    assert params.source == "builtin"
+    assert params.builtin == BuiltinParams(count=10, seed=EXTRA_SEED, style="blob")
     assert EXTRA_SEED != 0  # the training set's default seed
-    assert validate("fetch", params, SCHEMAS["fetch"]) == params
+    assert validate("fetch", asdict(params), FetchParams) == params
 
 
 def test_any_other_source_is_passed_through():
     params = fetch_params("/data/other photos", 7)
-    assert params["source"] == "/data/other photos"
-    assert validate("fetch", params, SCHEMAS["fetch"])["source"] == "/data/other photos"
+    assert params.source == "/data/other photos"
+    assert validate("fetch", asdict(params), FetchParams).source == "/data/other photos"
 
 
 # --- load_source -----------------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def test_score_is_reproducible_and_uses_the_extra_source(tiny, bundle, scores):
 
 
 def test_score_keep_luminance_changes_only_what_it_should(tiny, bundle, scores):
-    raw = score_extra_source("builtin:blob", 10, bundle, tiny.train, {**SCORE_PARAMS, "keep_luminance": False})
+    raw = score_extra_source("builtin:blob", 10, bundle, tiny.train, replace(SCORE_PARAMS, keep_luminance=False))
     assert raw["gray"] == scores["gray"]
     assert raw["model"]["accuracy"] == scores["model"]["accuracy"]
     assert raw["model"]["psnr"] != scores["model"]["psnr"]

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from colorize.core.params import SCHEMAS, validate
+from colorize.core.params import FetchParams, validate
 from colorize.core.rawstore import iter_raw, read_manifest
 from colorize.fetch import sources
 from colorize.fetch.ingest import REASONS, FetchError, run_fetch
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "stages" / "fetch.py"
 
 
-def fetch_params(real_params: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return validate("fetch", {**real_params["fetch"], **overrides}, SCHEMAS["fetch"])
+def fetch_params(real_params: dict[str, Any], **overrides: Any) -> FetchParams:
+    return validate("fetch", {**real_params["fetch"], **overrides}, FetchParams)
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 import pytest
 
+from colorize.core.params import TrainParams
 from colorize.model import training
 from colorize.model.budget import training_bytes
 from colorize.model.training import (
@@ -26,6 +27,7 @@ from colorize.model.training import (
     shift_images,
     weights_digest,
 )
+from repo_params import repo_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,8 +151,8 @@ def test_short_batches_are_padded_with_zero_weight_rows_for_several_devices(uniq
 
 # --- training -----------------------------------------------------------------------------------------
 
-def train_once(params: dict[str, Any], data: dict[str, np.ndarray], callbacks=()) -> tuple[str, dict]:
-    make_deterministic(params["seed"])
+def train_once(params: TrainParams, data: dict[str, np.ndarray], callbacks=()) -> tuple[str, dict]:
+    make_deterministic(params.seed)
     model = compile_model(params, 16, 4)
     summary = fit(model, params, (data["train_gray"], data["train_labels"]),
                   (data["val_gray"], data["val_labels"]), np.linspace(0.5, 1.5, 4).astype(np.float32),
@@ -205,11 +207,11 @@ def test_early_stopping_restores_the_best_weights(tiny_train_params, tiny_traini
     # makes validation worse: the best epoch is an early one and training stops before the last epoch.
     data = dict(tiny_training_set)
     data["val_labels"] = (3 - data["val_labels"]).astype(np.uint8)
-    params = {**tiny_train_params, "epochs": 8, "patience": 1, "lr": 0.01, "flip": False, "shift": 0}
+    params = replace(tiny_train_params, epochs=8, patience=1, lr=0.01, flip=False, shift=0)
     recorder = DigestPerEpoch()
     digest, summary = train_once(params, data, callbacks=[recorder])
     best = int(np.argmin(recorder.val_losses))
-    assert summary["epochs_run"] == len(recorder.digests) < params["epochs"]
+    assert summary["epochs_run"] == len(recorder.digests) < params.epochs
     assert summary["best_epoch"] == best + 1 < summary["epochs_run"]
     assert summary["best_val_loss"] == pytest.approx(recorder.val_losses[best])
     assert digest == recorder.digests[best] != recorder.digests[-1]
@@ -219,8 +221,8 @@ def test_min_epochs_neither_stops_nor_keeps_an_earlier_best_epoch(tiny_train_par
     # The same worsening validation as above: without the guard the best epoch is an early one.
     data = dict(tiny_training_set)
     data["val_labels"] = (3 - data["val_labels"]).astype(np.uint8)
-    params = {**tiny_train_params, "epochs": 8, "patience": 1, "lr": 0.01, "flip": False, "shift": 0,
-              "min_epochs": 4}
+    params = replace(tiny_train_params, epochs=8, patience=1, lr=0.01, flip=False, shift=0,
+                     min_epochs=4)
     recorder = DigestPerEpoch()
     digest, summary = train_once(params, data, callbacks=[recorder])
     best = 4 + int(np.argmin(recorder.val_losses[4:]))
@@ -237,14 +239,14 @@ def test_min_epochs_neither_stops_nor_keeps_an_earlier_best_epoch(tiny_train_par
     (3, 16, 1, 10, 10),        # fewer images than a batch: one step an epoch
 ])
 def test_budget_is_at_least_min_steps_optimizer_steps(images, batch, epochs, min_steps, expected):
-    params = {"batch_size": batch, "epochs": epochs, "min_steps": min_steps}
+    params = repo_params("train", batch_size=batch, epochs=epochs, min_steps=min_steps)
     assert planned_epochs(params, images) == expected
     assert planned_steps(params, images) == expected * -(-images // batch) >= min_steps
 
 
 def test_training_runs_the_planned_steps_on_a_small_set(tiny_train_params, tiny_training_set):
     # 8 images in batches of 4: 2 steps an epoch, so 1 epoch with min_steps 6 becomes 3 epochs.
-    params = {**tiny_train_params, "epochs": 1, "min_steps": 6, "patience": 10, "lr_schedule": "cosine"}
+    params = replace(tiny_train_params, epochs=1, min_steps=6, patience=10, lr_schedule="cosine")
     _, summary = train_once(params, tiny_training_set)
     assert summary["epochs_planned"] == summary["epochs_run"] == 3
     assert summary["steps_run"] == 6
@@ -263,8 +265,8 @@ class AccuracyPerEpoch(DigestPerEpoch):
 def test_monitoring_validation_accuracy_keeps_the_most_accurate_epoch(tiny_train_params, tiny_training_set):
     data = dict(tiny_training_set)
     data["val_labels"] = (3 - data["val_labels"]).astype(np.uint8)  # learning the rule makes validation worse
-    params = {**tiny_train_params, "epochs": 6, "patience": 2, "lr": 0.01, "flip": False, "shift": 0,
-              "monitor": "val_accuracy"}
+    params = replace(tiny_train_params, epochs=6, patience=2, lr=0.01, flip=False, shift=0,
+                     monitor="val_accuracy")
     recorder = AccuracyPerEpoch()
     digest, summary = train_once(params, data, callbacks=[recorder])
     best = int(np.argmax(recorder.val_accuracies))
@@ -272,7 +274,7 @@ def test_monitoring_validation_accuracy_keeps_the_most_accurate_epoch(tiny_train
     assert summary["best_val_accuracy"] == pytest.approx(recorder.val_accuracies[best])
     assert digest == recorder.digests[best]
     # Stopped `patience` epochs after the best one, unless the run ended first.
-    assert summary["epochs_run"] == min(params["epochs"], best + 1 + params["patience"])
+    assert summary["epochs_run"] == min(params.epochs, best + 1 + params.patience)
 
 
 class FakeLive:
@@ -311,7 +313,7 @@ def test_without_validation_images_training_loss_is_monitored(tiny_train_params,
     data = dict(tiny_training_set)
     data["val_gray"] = data["val_gray"][:0]
     data["val_labels"] = data["val_labels"][:0]
-    _, summary = train_once({**tiny_train_params, "epochs": 1}, data)
+    _, summary = train_once(replace(tiny_train_params, epochs=1), data)
     assert summary["epochs_run"] == 1 and summary["best_epoch"] == 1
     assert "best_loss" in summary and "best_val_loss" not in summary
     assert np.isfinite(summary["best_loss"])
@@ -333,7 +335,7 @@ GIB = 2**30
 def test_train_stage_refuses_what_cannot_run_before_any_work(tiny_train_params, arch, size, ram, refused):
     from colorize.core.params import ParamError
 
-    params = {**tiny_train_params, "arch": arch, "unet_depth": 3}
+    params = replace(tiny_train_params, arch=arch, unet_depth=3)
     check_fits = _train_stage().check_fits
     if not refused:
         check_fits(params, size, 32, memory_bytes=ram)
@@ -381,8 +383,9 @@ def test_the_train_stage_refuses_before_keras_or_tensorflow_is_imported(tmp_path
         f"sys.path.insert(0, {str(ROOT / 'stages')!r})\n"
         f"spec = importlib.util.spec_from_file_location('train_stage', {str(ROOT / 'stages' / 'train.py')!r})\n"
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-        "from colorize.core.params import ParamError\n"
-        "params = {'arch': 'seed', 'unet_depth': 3}\n"
+        "from dataclasses import replace\n"
+        "from colorize.core.params import ParamError, load_section\n"
+        f"params = replace(load_section('train', {str(ROOT / 'params.yaml')!r}), arch='seed', unet_depth=3)\n"
         "try:\n"
         "    module.check_fits(params, 64, 32, memory_bytes=8 * 2**30)\n"
         "except ParamError:\n"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from colorize.core.colour import rgb_to_lab
+from colorize.core.params import EvaluateParams
 from colorize.evaluate.baselines import GrayLookup, example_transfer, gray_image, oracle
 from colorize.evaluate.decoding import METHODS, decode, keep_luminance, predicted_labels
 from colorize.evaluate.metrics import (
@@ -80,7 +81,7 @@ def add_foreground(entries: dict[str, dict[str, Any]], rgb: dict[str, np.ndarray
 
 
 def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarray,
-              params: dict[str, Any], fill: Sequence[int] | None = None
+              params: EvaluateParams, fill: Sequence[int] | None = None
               ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
     """Metrics for the model (every decoding) and every baseline on `test`; baselines learn on `train` only.
     With `fill` (the padding colour), every entry also gets foreground metrics (`fg_*`).
@@ -88,15 +89,15 @@ def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarra
     Returns (eval metrics, per-colour table, the RGB images of each method for the sample figures).
     """
     k = len(palette)
-    keep = params["keep_luminance"]
+    keep = params.keep_luminance
     pred_labels = predicted_labels(probs)
-    outputs = model_outputs(probs, test, palette, params["temperature"])
+    outputs = model_outputs(probs, test, palette, params.temperature)
     accuracy = pixel_accuracy(pred_labels, test.labels)
     decodings = {name: {"accuracy": accuracy, **image_metrics(rgb, test.rgb)} for name, rgb in outputs.items()}
 
     lookup = GrayLookup().fit_streamed(train.gray, train.labels, k)
     lookup_labels = lookup.predict(test.gray)
-    transfer = example_transfer(train.rgb, train.gray, test.gray, params["transfer_pixels"], params["seed"])
+    transfer = example_transfer(train.rgb, train.gray, test.gray, params.transfer_pixels, params.seed)
     baselines = {
         "gray": image_metrics(gray_image(test.gray), test.rgb),
         "gray_lookup": labelled_scores(lookup_labels, test, palette, keep=False),
@@ -117,7 +118,7 @@ def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarra
             {**dict.fromkeys(decodings, pred_labels), "gray_lookup": lookup_labels,
              "gray_lookup_keep_luminance": lookup_labels, "oracle": test.labels, "oracle_keep_luminance": test.labels},
             test, fill)
-    chosen = variant_name(params["decode"], keep)
+    chosen = variant_name(params.decode, keep)
     oracle_key = "oracle_keep_luminance" if keep else "oracle"
     model = {
         **decodings[chosen],
@@ -166,10 +167,10 @@ def per_colour_table(pred_labels: np.ndarray, labels: np.ndarray, palette: np.nd
 
 
 def score_generalisation(probs: np.ndarray, images: Images, train: Images, palette: np.ndarray,
-                         params: dict[str, Any]) -> dict[str, Any]:
+                         params: EvaluateParams) -> dict[str, Any]:
     """The model and the cheap baselines on a second data source (its own palette labels, same palette)."""
-    keep = params["keep_luminance"]
-    rgb = decode(probs, palette, params["decode"], params["temperature"])
+    keep = params.keep_luminance
+    rgb = decode(probs, palette, params.decode, params.temperature)
     if keep:
         rgb = keep_luminance(rgb, images.gray)
     lookup_labels = GrayLookup().fit_streamed(train.gray, train.labels, len(palette)).predict(images.gray)

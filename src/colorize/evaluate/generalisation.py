@@ -13,6 +13,7 @@ import numpy as np
 
 from colorize.core.artifacts import SHARD_BYTES
 from colorize.core.images import DEFAULT_MAX_PIXELS, decode_image
+from colorize.core.params import BuiltinParams, EvaluateParams, FetchParams
 from colorize.core.rawstore import iter_raw
 from colorize.core.scratch import work_dir
 from colorize.evaluate.evaluation import Images, score_generalisation
@@ -30,12 +31,13 @@ FETCH_DEFAULTS: dict[str, Any] = {
 }
 
 
-def fetch_params(source: str, count: int) -> dict[str, Any]:
+def fetch_params(source: str, count: int) -> FetchParams:
     """Full fetch params for `source`; `builtin:<style>` draws `count` built-in images with another seed."""
     style = "pika"
     if source.startswith("builtin:"):
         source, style = "builtin", source.split(":", 1)[1]
-    return {"source": source, "builtin": {"count": count, "seed": EXTRA_SEED, "style": style}, **FETCH_DEFAULTS}
+    return FetchParams(source=source, builtin=BuiltinParams(count=count, seed=EXTRA_SEED, style=style),
+                       **FETCH_DEFAULTS)
 
 
 def load_source(source: str, count: int, bundle: Bundle) -> Images:
@@ -55,7 +57,7 @@ def load_source(source: str, count: int, bundle: Bundle) -> Images:
                   nearest_palette_index(rgb_array, bundle.palette, bundle.space))
 
 
-def score_extra_source(source: str, count: int, bundle: Bundle, train: Images, params: dict[str, Any]
+def score_extra_source(source: str, count: int, bundle: Bundle, train: Images, params: EvaluateParams
                        ) -> dict[str, Any]:
     images = load_source(source, count, bundle)
     probs = predict_probabilities(bundle.model, images.gray)

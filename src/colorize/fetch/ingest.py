@@ -21,6 +21,7 @@ from tqdm import tqdm
 from colorize.core.artifacts import atomic_dir, json_bytes, write_json_atomic
 from colorize.core.images import FORMAT_EXTENSIONS, ImageRejected, inspect_image
 from colorize.core.parallel import available_cpus, bounded_map, process_pool
+from colorize.core.params import FetchParams
 from colorize.core.rawstore import MANIFEST_NAME, write_shards
 from colorize.fetch.download import FetchError
 from colorize.fetch.sources import Candidate, Item, Skip, iter_source
@@ -178,14 +179,14 @@ def _manifest(tally: _Tally, kept: list[_Kept], shard_of: list[str]) -> dict[str
     return {"accepted": accepted, "skipped": skipped, "counts": tally.counts()}
 
 
-def run_fetch(params: dict[str, Any], raw_dir: Path, metrics_path: Path | None, progress: bool = True,
+def run_fetch(params: FetchParams, raw_dir: Path, metrics_path: Path | None, progress: bool = True,
               *, workers: int | None = None) -> dict[str, Any]:
-    """Ingest `params["source"]` into `raw_dir` (replaced atomically) and write metrics; return the counts.
+    """Ingest `params.source` into `raw_dir` (replaced atomically) and write metrics; return the counts.
 
     Raises `FetchError` (one line) when the source is unusable or nothing in it is.
     """
     raw_dir = Path(raw_dir)
-    rules = (params["max_pixels"], params["min_side"], params["keep_gray"])
+    rules = (params.max_pixels, params.min_side, params.keep_gray)
     with atomic_dir(raw_dir) as tmp:
         work = tmp / ".work"  # downloads and the spool live inside the temporary output: a kill leaves no trace
         work.mkdir()
@@ -197,15 +198,15 @@ def run_fetch(params: dict[str, Any], raw_dir: Path, metrics_path: Path | None, 
                 bar.total = n
                 bar.refresh()
 
-            items = iter_source(params["source"], params, work, on_total=set_total)
+            items = iter_source(params.source, params, work, on_total=set_total)
             for item, verdict in decide(items, rules, workers or default_workers()):
                 tally.add(item, verdict, spool)
                 bar.update()
             if not tally.kept:
-                raise _nothing_usable(params["source"], tally.counts())
-            if len(tally.kept) < params["min_images"]:  # refused before data/raw is replaced
-                raise FetchError(f"fetch: {len(tally.kept)} usable images in {params['source']!r}, fewer than "
-                                 f"fetch.min_images={params['min_images']}; nothing was written")
+                raise _nothing_usable(params.source, tally.counts())
+            if len(tally.kept) < params.min_images:  # refused before data/raw is replaced
+                raise FetchError(f"fetch: {len(tally.kept)} usable images in {params.source!r}, fewer than "
+                                 f"fetch.min_images={params.min_images}; nothing was written")
             kept = sorted(tally.kept.values(), key=lambda k: k.id)
 
             def reader(k: _Kept):
@@ -214,7 +215,7 @@ def run_fetch(params: dict[str, Any], raw_dir: Path, metrics_path: Path | None, 
                     return spool.read(k.size)
                 return read
 
-            shard_of = write_shards(tmp, ((k.id + k.ext, k.size, reader(k)) for k in kept), params["shard_bytes"])
+            shard_of = write_shards(tmp, ((k.id + k.ext, k.size, reader(k)) for k in kept), params.shard_bytes)
         shutil.rmtree(work)
         manifest = _manifest(tally, kept, shard_of)
         (tmp / MANIFEST_NAME).write_bytes(json_bytes(manifest))

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from colorize.core.images import DECODED_FORMATS, IMAGE_EXTENSIONS
 from colorize.core.parallel import bounded_map
+from colorize.core.params import BuiltinParams, FetchParams
 from colorize.fetch.archives import (
     ArchiveLimits,
     Rejected,
@@ -93,12 +94,12 @@ class FetchSettings:
     policy: RetryPolicy
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> FetchSettings:
+    def from_params(cls, params: FetchParams) -> FetchSettings:
         # No image within max_pixels needs more than 8 bytes a pixel (16-bit RGBA) plus metadata.
-        max_file = min(params["max_total_bytes"], params["max_pixels"] * 8 + 2**24)
-        return cls(params["sha256"], params["on_error"],
-                   ArchiveLimits(params["max_files"], params["max_total_bytes"], max_file),
-                   RetryPolicy(params["timeout_s"], params["retries"], params["backoff_s"]))
+        max_file = min(params.max_total_bytes, params.max_pixels * 8 + 2**24)
+        return cls(params.sha256, params.on_error,
+                   ArchiveLimits(params.max_files, params.max_total_bytes, max_file),
+                   RetryPolicy(params.timeout_s, params.retries, params.backoff_s))
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def sift_size(source: str, size: int, limits: ArchiveLimits) -> Skip | None:
     return None
 
 
-def iter_source(source: str | list[str], params: dict[str, Any], workdir: Path,
+def iter_source(source: str | tuple[str, ...], params: FetchParams, workdir: Path,
                 on_total: Callable[[int], None] = lambda n: None) -> Iterator[Item]:
     """Yield every candidate file of `fetch.source`, in a deterministic order.
 
@@ -150,14 +151,14 @@ def iter_source(source: str | list[str], params: dict[str, Any], workdir: Path,
     `ChecksumError` or `ArchiveError` with one line.
     """
     settings = FetchSettings.from_params(params)
-    if isinstance(source, list):
+    if isinstance(source, tuple):
         yield from _union(source, settings, params, workdir, on_total)
         return
     text = source.strip()
     scheme = urlsplit(text).scheme.lower()
     if text == "builtin":
         _refuse_pin(settings, "the built-in data set")
-        yield from _builtin(params["builtin"], on_total)
+        yield from _builtin(params.builtin, on_total)
     elif scheme in HTTP_SCHEMES:
         dest = workdir / ("source" + _safe_suffix(text))
         download_http(text, dest, settings.policy, max_bytes=settings.limits.max_total_bytes,
@@ -175,7 +176,7 @@ def iter_source(source: str | list[str], params: dict[str, Any], workdir: Path,
         yield from _local(Path(text).expanduser(), text, settings, workdir, on_total)
 
 
-def _union(sources: list[str], settings: FetchSettings, params: dict[str, Any], workdir: Path,
+def _union(sources: tuple[str, ...], settings: FetchSettings, params: FetchParams, workdir: Path,
            on_total: Callable[[int], None]) -> Iterator[Item]:
     """Every entry's items in turn, each name prefixed with the entry's position in the list (`1/cat.png`),
     so equal names in two folders stay apart and the manifest does not depend on where the folders are
@@ -210,13 +211,13 @@ def _safe_suffix(url: str) -> str:
     return ext if ext.isascii() and ext[1:].isalnum() else ""
 
 
-def _builtin(spec: dict[str, Any], on_total: Callable[[int], None]) -> Iterator[Item]:
+def _builtin(spec: BuiltinParams, on_total: Callable[[int], None]) -> Iterator[Item]:
     try:
         from colorize.fetch.synthetic import generate_builtin
     except ImportError as exc:
         raise SourceError(f"fetch.source builtin: the built-in generator is missing ({exc})") from None
-    on_total(spec["count"])
-    for name, data in generate_builtin(spec["count"], spec["seed"], spec["style"]):
+    on_total(spec.count)
+    for name, data in generate_builtin(spec.count, spec.seed, spec.style):
         yield Candidate(f"builtin:{name}", extension(name) or ".png", data)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from colorize.core.errors import UserError
+from colorize.core.params import TrainParams
 from colorize.model.backend import import_keras
 from colorize.model.devices import data_parallel_devices, precision
 from colorize.model.models import build_model, make_loss, make_optimizer
@@ -155,49 +156,49 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def planned_epochs(params: dict[str, Any], train_images: int) -> int:
+def planned_epochs(params: TrainParams, train_images: int) -> int:
     """`train.epochs`, or more when those are fewer than `train.min_steps` optimizer steps: on a small
     data set bare epochs are too few updates to fit it."""
-    steps_per_epoch = max(1, math.ceil(train_images / params["batch_size"]))
-    return max(params["epochs"], math.ceil(params["min_steps"] / steps_per_epoch))
+    steps_per_epoch = max(1, math.ceil(train_images / params.batch_size))
+    return max(params.epochs, math.ceil(params.min_steps / steps_per_epoch))
 
 
-def planned_steps(params: dict[str, Any], train_images: int) -> int:
-    return planned_epochs(params, train_images) * max(1, math.ceil(train_images / params["batch_size"]))
+def planned_steps(params: TrainParams, train_images: int) -> int:
+    return planned_epochs(params, train_images) * max(1, math.ceil(train_images / params.batch_size))
 
 
-def compile_model(params: dict[str, Any], size: int, k: int, total_steps: int | None = None,
+def compile_model(params: TrainParams, size: int, k: int, total_steps: int | None = None,
                   prior: np.ndarray | None = None) -> keras.Model:
     """The model, compiled; `total_steps` (the planned optimizer steps) sets the length of a cosine
     learning-rate schedule (`train.lr_schedule`); `prior` is the U-Net's gray-level log-prior
     (`train.gray_prior`)."""
-    with precision(params["precision"]):
-        model = build_model(params["arch"], size, k, dropout=params["dropout"],
-                            filters=params["unet_filters"], depth=params["unet_depth"], prior=prior)
-    decay_steps = total_steps if params.get("lr_schedule") == "cosine" else None
-    model.compile(optimizer=make_optimizer(params["optimizer"], params["lr"], decay_steps=decay_steps),
-                  loss=make_loss(params["loss"]),
+    with precision(params.precision):
+        model = build_model(params.arch, size, k, dropout=params.dropout,
+                            filters=params.unet_filters, depth=params.unet_depth, prior=prior)
+    decay_steps = total_steps if params.lr_schedule == "cosine" else None
+    model.compile(optimizer=make_optimizer(params.optimizer, params.lr, decay_steps=decay_steps),
+                  loss=make_loss(params.loss),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
 
 
-def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.ndarray],
+def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray], class_weights: np.ndarray | None,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto") -> dict[str, Any]:
     """Train for `planned_epochs` with early stopping on `train.monitor` (validation loss or pixel
     accuracy; best weights restored); return a summary."""
     devices = data_parallel_devices()
-    batches = AugmentedBatches(train[0], train[1], params["batch_size"], params["seed"],
-                               flip=params["flip"], shift=params["shift"], class_weights=class_weights,
+    batches = AugmentedBatches(train[0], train[1], params.batch_size, params.seed,
+                               flip=params.flip, shift=params.shift, class_weights=class_weights,
                                multiple_of=devices)
     has_val = len(val[0]) > 0
-    validation = [Validation(PlainBatches(val[0], val[1], params["batch_size"], devices))] if has_val else []
-    monitor = params["monitor"] if has_val else params["monitor"].removeprefix("val_")
+    validation = [Validation(PlainBatches(val[0], val[1], params.batch_size, devices))] if has_val else []
+    monitor = params.monitor if has_val else params.monitor.removeprefix("val_")
     stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if monitor.endswith("accuracy") else "min",
-                                            patience=params["patience"], restore_best_weights=True,
+                                            patience=params.patience, restore_best_weights=True,
                                             # Neither stop nor keep a best epoch before this: a strong
                                             # start (the gray prior) must not win at epoch 1.
-                                            start_from_epoch=params.get("min_epochs", 0))
+                                            start_from_epoch=params.min_epochs)
     epochs = planned_epochs(params, len(train[0]))
     history = model.fit(
         batches,
@@ -209,7 +210,7 @@ def fit(model: keras.Model, params: dict[str, Any], train: tuple[np.ndarray, np.
     )
     monitored = np.asarray(history.history[monitor])
     # The first best epoch, as EarlyStopping keeps it (ties do not count as improvements).
-    skip = min(params.get("min_epochs", 0), len(monitored) - 1)
+    skip = min(params.min_epochs, len(monitored) - 1)
     considered = monitored[skip:]
     best_epoch = skip + int(np.argmax(considered) if monitor.endswith("accuracy") else np.argmin(considered))
     loss_key = "val_loss" if has_val else "loss"
