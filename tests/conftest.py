@@ -98,13 +98,14 @@ def tiny_train_params() -> TrainParams:
 def reproduced_project(tmp_path_factory) -> Path:
     """The project with the integration tests' tiny params after one `dvc repro`, committed.
 
-    Shared by the team-workflow tests (experiments, report, remotes); those that change it work on a
-    clone (workspace.clone_sharing_cache) so that one repro serves them all.
+    Shared by the integration tests (pipeline, faults, experiments, report, remotes); those that change it
+    work on a copy (workspace.copy_workspace) or a clone (workspace.clone_sharing_cache), so that one repro
+    serves them all.
     """
-    from test_pipeline import TINY
-    from workspace import commit, dvc, make_workspace
+    from test_pipeline import ALL_STAGES, TINY, repro_runs
+    from workspace import commit, make_workspace
 
     repo = make_workspace(tmp_path_factory.mktemp("reproduced") / "project", TINY)
-    dvc(repo, "repro")
+    assert repro_runs(repo) == set(ALL_STAGES)  # a fresh workspace runs every stage once
     commit(repo, "tiny pipeline, reproduced")
     return repo

@@ -18,22 +18,27 @@ from colorize.model.devices import precision
 HERE = Path(__file__).resolve().parent
 
 
-def train_under_jax(params_file: Path, devices: int) -> dict:
-    pytest.importorskip("jax")
+def start_jax_training(params_file: Path, devices: int) -> subprocess.Popen:
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
            "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    out = subprocess.run([sys.executable, str(HERE / "jax_training.py"), str(params_file)],
-                         capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return subprocess.Popen([sys.executable, str(HERE / "jax_training.py"), str(params_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.mark.slow  # two JAX trainings in subprocesses
+def summary_of(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.slow  # two JAX trainings in subprocesses, side by side (compiling is mostly one core each)
 def test_jax_trains_on_one_device_and_on_two_with_the_same_loss_curve(params_file):
-    one = train_under_jax(params_file, 1)
+    import jax  # noqa: F401  (the jax extra is installed by make setup: a missing one fails here)
+
+    runs = {devices: start_jax_training(params_file, devices) for devices in (1, 2)}
+    one, two = (summary_of(runs[devices]) for devices in (1, 2))
     assert one["backend"] == "jax" and one["devices"] == 1 and one["epochs_run"] == 3
     assert np.all(np.isfinite(one["val_losses"])) and one["val_losses"][-1] < one["val_losses"][0]
-    two = train_under_jax(params_file, 2)
     assert two["backend"] == "jax" and two["devices"] == 2
     # Each batch is split over the two devices; only the order of float sums differs.
     assert np.allclose(two["val_losses"], one["val_losses"], rtol=1e-4, atol=1e-5)

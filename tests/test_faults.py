@@ -20,16 +20,14 @@ from faults import (
     start,
 )
 from test_pipeline import TINY, lock_hashes, repro_runs, stale_stages
-from workspace import dvc, make_workspace, write_params
+from workspace import copy_workspace, dvc, write_params
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = make_workspace(tmp_path_factory.mktemp("faults"), TINY)
-    dvc(repo, "repro")
-    return repo
+def repo(reproduced_project: Path, tmp_path_factory) -> Path:
+    return copy_workspace(reproduced_project, tmp_path_factory.mktemp("faults") / "repo")
 
 
 def test_a_flipped_byte_in_a_cache_object_fails_naming_the_artifact(repo: Path) -> None:

@@ -98,6 +98,13 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def copy_workspace(origin: Path, target: Path) -> Path:
+    """An independent copy of a reproduced workspace, git history and DVC cache included (a few MB at
+    the tests' tiny params; far cheaper than reproducing it again)."""
+    shutil.copytree(origin, target, symlinks=True)
+    return target
+
+
 def clone_sharing_cache(origin: Path, target: Path) -> Path:
     """A git clone of `origin` that uses its DVC cache (cheap: nothing is copied), outputs checked out."""
     run(target.parent, "git", "clone", "-q", str(origin), str(target))
