@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ class ParamError(UserError, ValueError):
 
 
 Check = Callable[[str, Any], Any]
+BUILTIN_STYLES = ("pika", "blob")  # colorize.fetch.synthetic.STYLES (test_params checks they agree)
 
 
 def _fail(name: str, expected: str, value: Any) -> None:
@@ -83,6 +84,15 @@ def source_or_sources(name: str, value: Any) -> str | list[str]:
             _fail(name, "a source or a non-empty list of sources", value)
         return [text(f"{name}[{i}]", v) for i, v in enumerate(value)]
     return text(name, value)
+
+
+def extra_source(name: str, value: Any) -> str:
+    """Anything fetch.source accepts (one source), or builtin:<style>."""
+    value = text(name, value)
+    if value.startswith("builtin:") and value.split(":", 1)[1] not in BUILTIN_STYLES:
+        _fail(name, "builtin:<style> with a style in (" + ", ".join(BUILTIN_STYLES) + "), another source or null",
+              value)
+    return value
 
 
 def optional(inner: Check) -> Check:
@@ -178,7 +188,7 @@ SCHEMAS: dict[str, Schema] = {
         "builtin": {
             "count": integer(1, 10_000_000),
             "seed": integer(0),
-            "style": choice("pika", "blob"),
+            "style": choice(*BUILTIN_STYLES),
         },
         "sha256": optional(sha256_digest),
         "min_images": integer(1),
@@ -241,10 +251,27 @@ SCHEMAS: dict[str, Schema] = {
         "samples": integer(0, 64),
         "transfer_pixels": integer(10),
         "seed": integer(0),
-        "extra_source": optional(text),
-        "extra_images": integer(1),
+    },
+    "extra": {
+        "source": optional(extra_source),
+        "images": integer(1, 10_000_000),
+        "seed": integer(0),
+        "sha256": optional(sha256_digest),
     },
 }
+
+
+def load_keys(keys: Sequence[str], path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The values of `keys` ("section.key"), each validated by its section's rule; nothing else is read."""
+    data = read_yaml(path)
+    values = {}
+    for key in keys:
+        section, name = key.split(".", 1)
+        if not isinstance(data.get(section), dict) or name not in data[section]:
+            raise ParamError(f"params.yaml: missing {key}")
+        rule, value = SCHEMAS[section][name], data[section][name]
+        values[key] = validate(key, value, rule) if isinstance(rule, Mapping) else rule(key, value)
+    return values
 
 
 def load_section(section: str, path: str | Path = "params.yaml") -> dict[str, Any]:

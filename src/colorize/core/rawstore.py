@@ -18,6 +18,8 @@ from typing import Any
 from colorize.core.errors import UserError
 
 MANIFEST_NAME = "manifest.json"
+# The extra set's manifest and resized index record its source here (None: extra.source is off).
+EXTRA_SOURCE_KEY = "extra_source"
 SHARD_PATTERN = "raw-{:05d}.tar"
 _BLOCK = tarfile.BLOCKSIZE
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from colorize.core.params import SCHEMAS, ParamError, read_yaml
+from colorize.core.params import ParamError, load_keys
 from colorize.prep.splitting import InsufficientData, split_counts
 
 CROSS_CHECKED = ("fetch.min_images", "resize.image_size", "split.test_size", "split.val_size", "train.arch",
@@ -21,14 +21,7 @@ CROSS_CHECKED = ("fetch.min_images", "resize.image_size", "split.test_size", "sp
 
 def read_cross_checked(path: str | Path = "params.yaml") -> dict[str, Any]:
     """The values of `CROSS_CHECKED`, each validated by its section's schema."""
-    data = read_yaml(path)
-    values = {}
-    for key in CROSS_CHECKED:
-        section, name = key.split(".", 1)
-        if not isinstance(data.get(section), dict) or name not in data[section]:
-            raise ParamError(f"params.yaml: missing {key}")
-        values[key] = SCHEMAS[section][name](key, data[section][name])
-    return values
+    return load_keys(CROSS_CHECKED, path)
 
 
 def split_minimum(test_size: float, val_size: float, limit: int = 100_000) -> int:
