@@ -3,13 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from colorize.core.colour import (
-    ArrayError,
-    gray_to_lightness,
-    lab_to_rgb,
-    reduce_chroma,
-    rgb_to_lab,
-)
+from colorize.core.colour import gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
+from colorize.core.errors import ArrayError
 from colorize.evaluate.baselines import GrayLookup, example_transfer, gray_image, oracle
 from colorize.evaluate.decoding import keep_luminance
 

@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 from colorize.core import colour
-from colorize.core.colour import (
-    ArrayError,
-    gray_to_lightness,
-    lab_to_rgb,
-    reduce_chroma,
-    rgb_to_lab,
-)
+from colorize.core.colour import gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
+from colorize.core.errors import ArrayError
 
 
 def test_rgb_to_lab_known_colours():

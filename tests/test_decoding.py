@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from colorize.core.colour import ArrayError, gray_to_lightness, rgb_to_lab
+from colorize.core.colour import gray_to_lightness, rgb_to_lab
+from colorize.core.errors import ArrayError
 from colorize.evaluate.decoding import (
     annealed_probabilities,
     decode,

@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from colorize.core.artifacts import read_index, read_sharded
+from colorize.core.errors import FetchError, ParamError
 from colorize.core.images import decode_image, pixel_id
-from colorize.core.params import BUILTIN_STYLES, SCHEMAS, ParamError, load_keys, load_section, validate
+from colorize.core.params import BUILTIN_STYLES, SCHEMAS, load_keys, load_section, validate
 from colorize.core.rawstore import EXTRA_SOURCE_KEY, read_manifest
-from colorize.fetch.download import FetchError
 from colorize.fetch.extra import GUARDS, fetch_extra, fetch_params
 from colorize.fetch.ingest import run_fetch
 from colorize.fetch.synthetic import STYLES, generate_builtin

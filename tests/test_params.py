@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from colorize.core.errors import UserError
-from colorize.core.params import SCHEMAS, ParamError, load_section, read_yaml, validate
+from colorize.core.errors import ParamError, UserError
+from colorize.core.params import SCHEMAS, load_section, read_yaml, validate
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from skimage import color
 
-from colorize.core.errors import UserError
+from colorize.core.errors import ArrayError
 
 # Pixels converted per step: float64 temporaries of skimage stay around 100 MB.
 CHUNK_PIXELS = 1 << 20
@@ -23,10 +23,6 @@ CHROMA_STEPS = 12
 GAMUT_TOLERANCE = 1e-9
 # Gray values may overshoot [0, 1] by float32 rounding of the weighted sum; more than this is an error.
 GRAY_TOLERANCE = 1e-4
-
-
-class ArrayError(UserError, ValueError):
-    """An input array has the wrong shape, dtype or values; the message names it."""
 
 
 # --- checks -------------------------------------------------------------------------------------------

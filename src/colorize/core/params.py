@@ -10,12 +10,7 @@ from typing import Any
 
 import yaml
 
-from colorize.core.errors import UserError
-
-
-class ParamError(UserError, ValueError):
-    """A param is missing or invalid; the message names it."""
-
+from colorize.core.errors import ParamError
 
 Check = Callable[[str, Any], Any]
 BUILTIN_STYLES = ("pika", "blob")  # colorize.fetch.synthetic.STYLES (test_params checks they agree)

@@ -11,7 +11,6 @@ from scipy.ndimage import uniform_filter
 from sklearn.neighbors import NearestNeighbors
 
 from colorize.core.colour import (
-    ArrayError,
     check_gray,
     check_labels,
     check_palette,
@@ -22,6 +21,7 @@ from colorize.core.colour import (
     reduce_chroma,
     rgb_to_lab,
 )
+from colorize.core.errors import ArrayError
 from colorize.core.streaming import ShardedRows
 
 # Images handled at once by example transfer: bounds the float64 filter temporaries.

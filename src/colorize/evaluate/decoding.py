@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from colorize.core.colour import (
-    ArrayError,
     check_gray,
     check_palette,
     check_positive_int,
@@ -24,6 +23,7 @@ from colorize.core.colour import (
     reduce_chroma,
     rgb_to_lab,
 )
+from colorize.core.errors import ArrayError
 
 METHODS = ("argmax", "mean", "annealed_mean")
 # annealed_mean's temperature where no params.yaml applies (the `colorize` command, library calls).

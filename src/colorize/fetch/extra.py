@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from colorize.core.artifacts import atomic_dir, json_bytes
+from colorize.core.errors import FetchError
 from colorize.core.rawstore import EXTRA_SOURCE_KEY, MANIFEST_NAME
-from colorize.fetch.download import FetchError
 from colorize.fetch.ingest import empty_manifest, run_fetch
 
 # The training set's fetch params that apply to the extra set too (its dvc.yaml params, with `extra`).

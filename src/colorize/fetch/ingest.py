@@ -19,13 +19,13 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from colorize.core.artifacts import atomic_dir, json_bytes, write_json_atomic
+from colorize.core.errors import FetchError
 from colorize.core.images import FORMAT_EXTENSIONS, ImageRejected, inspect_image
 from colorize.core.parallel import available_cpus, bounded_map, process_pool
 from colorize.core.rawstore import MANIFEST_NAME, write_shards
-from colorize.fetch.download import FetchError
 from colorize.fetch.sources import Candidate, Item, Skip, iter_source
 
-__all__ = ["FetchError", "REASONS", "empty_manifest", "run_fetch", "summary_line"]
+__all__ = ["REASONS", "empty_manifest", "run_fetch", "summary_line"]
 
 # Every skip reason, with what it means (the README's table is this dict).
 REASONS: dict[str, str] = {

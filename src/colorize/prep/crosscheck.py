@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from colorize.core.params import ParamError, load_keys
-from colorize.prep.splitting import InsufficientData, split_counts
+from colorize.core.errors import InsufficientData, ParamError
+from colorize.core.params import load_keys
+from colorize.prep.splitting import split_counts
 
 CROSS_CHECKED = ("fetch.min_images", "resize.image_size", "split.test_size", "split.val_size", "train.arch",
                  "train.unet_depth")
