@@ -28,7 +28,8 @@ def load_images(args, ids: list[str]) -> Images:
 def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
     """gray | original | each baseline | model for the first `count` test ids: stable names sample-<i>.png."""
     from colorize.core.artifacts import atomic_dir
-    from colorize.core.figures import gray_to_rgb_uint8, save_png, strip
+    from colorize.core.colour import gray_to_rgb_uint8
+    from colorize.core.figures import save_png, strip
 
     with atomic_dir(folder) as tmp:
         for i in range(min(count, len(test.ids))):

@@ -138,6 +138,14 @@ def gray_to_lightness(gray01: Any) -> np.ndarray:
     return _convert_in_chunks(gray[..., None], _gray_chunk_to_lightness, np.dtype(np.float32), 1)[..., 0]
 
 
+def gray_to_rgb_uint8(gray01: Any) -> np.ndarray:
+    """Gray in [0, 1] as uint8 RGB, round(255 g) in all three channels: the `gray` baseline and the gray
+    panel of every figure (float32 arithmetic, as the gray arrays are stored)."""
+    gray = check_gray("gray", gray01)
+    level = np.rint(gray * np.float32(255)).astype(np.uint8)
+    return np.repeat(level[..., None], 3, axis=-1)
+
+
 # --- gamut --------------------------------------------------------------------------------------------
 
 @functools.cache

@@ -31,13 +31,6 @@ TRANSFER_BATCH = 128
 FEATURE_DECIMALS = 4
 
 
-def gray_image(gray01: Any) -> np.ndarray:
-    """The input itself as uint8 RGB: round(255·g) in all three channels."""
-    gray = check_gray("gray", gray01)
-    level = np.rint(gray * np.float32(255)).astype(np.uint8)
-    return np.repeat(level[..., None], 3, axis=-1)
-
-
 def oracle(labels: Any, palette_rgb: Any) -> np.ndarray:
     """The ground truth quantized to the palette: each label's palette colour, uint8 RGB."""
     palette = check_palette("palette", palette_rgb)
