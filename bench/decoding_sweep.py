@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from colorize.core.colour import gray_to_rgb_uint8
 from colorize.core.dataset import load_part, load_split
-from colorize.evaluate.baselines import gray_image
 from colorize.evaluate.decoding import decode, keep_luminance
 from colorize.evaluate.evaluation import gap_closed
 from colorize.evaluate.metrics import image_metrics
@@ -23,7 +23,7 @@ def sweep(repo: Path, temperatures: list[float]) -> list[tuple[str, dict]]:
     rgb, gray, labels = (load_part(repo / "data" / name, ids) for name in ("resized", "gray", "labels"))
     bundle = load_bundle(repo / "models")
     probs = predict_probabilities(bundle.model, gray)
-    base = image_metrics(gray_image(gray), rgb)["psnr"]
+    base = image_metrics(gray_to_rgb_uint8(gray), rgb)["psnr"]
     top = image_metrics(keep_luminance(bundle.palette[labels], gray), rgb)["psnr"]
     rows = [("argmax", "argmax", 1.0), ("mean", "mean", 1.0),
             *((f"annealed_mean T={t:g}", "annealed_mean", t) for t in temperatures)]

@@ -241,7 +241,7 @@ def run_set(name: str, source: str | list[str], change: dict, keep: Path | None,
     """`dvc repro` on `source` in a scratch repo (the built-in set keeps its default extra source)."""
     base = {"fetch": {"source": source}}
     if source != "builtin" or extra_source:
-        base["evaluate"] = {"extra_source": extra_source}
+        base["extra"] = {"source": extra_source}
     with tempfile.TemporaryDirectory() as scratch:
         repo = make_workspace(Path(scratch) / "repo", base, change)
         # The stages run the scratch repo's copy of the library, so editing the checkout meanwhile is safe.
@@ -302,7 +302,7 @@ def targets(metrics: dict) -> list[str]:
 
 def generalise(test_set: str, folders: dict[str, str], change: dict, args: argparse.Namespace) -> None:
     """Train on the union of the other real sets (a list `fetch.source`), score on `test_set` as
-    `evaluate.extra_source`: the model against the cheap baselines on pictures of another style."""
+    `extra.source`: the model against the cheap baselines on pictures of another style."""
     train_sets = [name for name in sorted(SETS) if name != test_set]
     res = run_set("+".join(train_sets), [folders[name] for name in train_sets], change, args.keep,
                   extra_source=folders[test_set])
@@ -328,7 +328,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", choices=[*sorted(SETS), "builtin"], default=sorted(SETS),
                         help="real sets to run; `builtin` is the built-in set (default params: `make repro`)")
     parser.add_argument("--generalise", metavar="TEST_SET", choices=sorted(SETS),
-                        help="instead: train on the union of the other real sets, score on this one (extra_source)")
+                        help="instead: train on the union of the other real sets, score on this one (extra.source)")
     parser.add_argument("-S", "--set-param", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a params.yaml override, as `dvc exp run -S` (repeatable)")
     parser.add_argument("--count", type=int, default=IMAGES_PER_SET, help="pictures per set")

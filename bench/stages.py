@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from workspace import BIN, make_workspace  # noqa: E402
 
-STAGES = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
+STAGES = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "fetch_extra", "resize_extra",
+          "evaluate"]
 TINY = {"fetch": {"builtin": {"count": 40}}, "resize": {"image_size": 16}, "palette": {"k": 8},
         "train": {"epochs": 2, "min_steps": 0, "unet_filters": 4, "unet_depth": 2}}
 

@@ -7,8 +7,9 @@ from colorize.core.stage import run_stage, stage_args
 
 def main() -> None:
     from colorize.core.artifacts import atomic_dir, read_json
+    from colorize.core.colour import gray_to_rgb_uint8
     from colorize.core.dataset import load_part, load_split
-    from colorize.core.figures import gray_to_rgb_uint8, save_png, strip
+    from colorize.core.figures import save_png, strip
     from colorize.core.params import load_section
     from colorize.quantize.encode import encode_resized
     from colorize.quantize.palette import palette_from_dict

@@ -28,7 +28,8 @@ def load_images(args, ids: list[str]) -> Images:
 def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
     """gray | original | each baseline | model for the first `count` test ids: stable names sample-<i>.png."""
     from colorize.core.artifacts import atomic_dir
-    from colorize.core.figures import gray_to_rgb_uint8, save_png, strip
+    from colorize.core.colour import gray_to_rgb_uint8
+    from colorize.core.figures import save_png, strip
 
     with atomic_dir(folder) as tmp:
         for i in range(min(count, len(test.ids))):
@@ -43,11 +44,12 @@ def main() -> None:
     from colorize.core.params import load_section
     from colorize.core.streaming import ShardedRows
     from colorize.evaluate.evaluation import Images, score_all
+    from colorize.evaluate.generalisation import score_extra
     from colorize.evaluate.headline import headline
     from colorize.model.bundle import load_bundle, predict_probabilities
 
     args = stage_args(__doc__, model="models", resized="data/resized", gray="data/gray", labels="data/labels",
-                      split="data/split.json", metrics="metrics/eval.json",
+                      split="data/split.json", extra="data/extra/resized", metrics="metrics/eval.json",
                       details="metrics/eval_details.json", per_colour="metrics/per_colour.json",
                       samples="metrics/samples")
     params = load_section("evaluate", args.params)
@@ -59,11 +61,9 @@ def main() -> None:
                                      for folder in (args.resized, args.gray, args.labels)))
     probs = predict_probabilities(bundle.model, test.gray)
     metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill)
-    if params.extra_source:
-        from colorize.evaluate.generalisation import score_extra_source
-
-        metrics["extra"] = score_extra_source(params.extra_source, params.extra_images, bundle, train,
-                                              params)
+    extra = score_extra(args.extra, bundle, train, params)
+    if extra is not None:
+        metrics["extra"] = extra
     write_json_atomic(args.details, metrics)
     write_json_atomic(args.metrics, headline(metrics))
     write_json_atomic(args.per_colour, per_colour)

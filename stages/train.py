@@ -18,7 +18,7 @@ def check_fits(params: TrainParams, size: int, k: int, memory_bytes: int | None 
     `memory_bytes` is the RAM to judge against (default: this machine's), so tests need not depend on
     the machine they run on.
     """
-    from colorize.core.params import ParamError
+    from colorize.core.errors import ParamError
     from colorize.model.budget import seed_param_count, total_memory_bytes, training_bytes
 
     depth = params.unet_depth

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from workspace import BIN, dvc, run
 
-STAGE_ORDER = ["validate", "fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
+STAGE_ORDER = ["validate", "fetch", "split", "resize", "grayscale", "palette", "encode", "train", "fetch_extra",
+               "resize_extra", "evaluate"]
 
 
 def stage_env() -> dict[str, str]:

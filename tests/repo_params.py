@@ -9,7 +9,8 @@ from typing import Any
 
 from colorize.core.params import load_section
 
-PARAMS_FILE = Path(__file__).resolve().parents[1] / "params.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS_FILE = ROOT / "params.yaml"
 
 
 def repo_params(section: str, **changes: Any) -> Any:

@@ -12,15 +12,9 @@ from typing import Any
 
 import pytest
 
+from colorize.core.errors import ArchiveError
 from colorize.core.params import FetchParams, validate
-from colorize.fetch.archives import (
-    ArchiveError,
-    ArchiveLimits,
-    Member,
-    Rejected,
-    iter_archive,
-    unsafe_name,
-)
+from colorize.fetch.archives import ArchiveLimits, Member, Rejected, iter_archive, unsafe_name
 from colorize.fetch.ingest import run_fetch
 from test_images import colourful, encode
 

@@ -12,7 +12,6 @@ import pytest
 from colorize.core.artifacts import (
     INDEX_NAME,
     TMP_PREFIX,
-    ArtifactError,
     ShardedArrayWriter,
     atomic_dir,
     clean_stale_temporaries,
@@ -27,6 +26,7 @@ from colorize.core.artifacts import (
     write_json_atomic,
     write_sharded,
 )
+from colorize.core.errors import ArtifactError
 from colorize.core.scratch import scratch_place
 
 

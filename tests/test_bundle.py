@@ -14,14 +14,13 @@ import keras
 import numpy as np
 import pytest
 
-from colorize.core.errors import UserError
+from colorize.core.errors import BundleError, UserError
 from colorize.model.bundle import (
     BUNDLE_FORMAT,
     META_FILE,
     MODEL_FILE,
     PALETTE_FILE,
     ZIP_EPOCH,
-    BundleError,
     load_bundle,
     predict_probabilities,
     read_meta,

@@ -435,7 +435,8 @@ def edit_meta(**values):
     (lambda folder: (folder / "model.keras").write_bytes(b"junk"), "model.keras is truncated or corrupt"),
     (edit_meta(image_size=32), "mismatched"),
     (edit_meta(format=99), "format 99"),
-], ids=["missing", "incomplete", "corrupt model", "mismatched size", "newer format"])
+    (edit_meta(decode="median"), "decode must be one of argmax, mean, annealed_mean, got 'median'"),
+], ids=["missing", "incomplete", "corrupt model", "mismatched size", "newer format", "bad decode"])
 def test_a_bad_bundle_is_one_line_and_exit_2(tiny, pictures, tmp_path, capsys, change, words):
     folder = broken_copy(tiny, tmp_path, change)
     code, err = run_main(capsys, pictures["gray"], "-o", tmp_path / "out", "--model", folder)
@@ -443,6 +444,18 @@ def test_a_bad_bundle_is_one_line_and_exit_2(tiny, pictures, tmp_path, capsys, c
     assert len(err) == 1 and err[0].startswith("colorize: error: ") and words in err[0], err
     assert str(folder) in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_default_decoding_is_the_bundles_where_it_records_one(tiny, pictures, tmp_path, capsys):
+    """bundle.json's decode/temperature, when there, are the defaults; the options still win."""
+    folder = broken_copy(tiny, tmp_path, edit_meta(decode="annealed_mean", temperature=1.0))
+    outputs = {}
+    for name, model, options in [("bundle's", folder, []), ("explicit", tiny.folder, ["--temperature", "1.0"]),
+                                 ("constant", tiny.folder, []), ("option wins", folder, ["--temperature", "0.38"])]:
+        code, _ = run_main(capsys, pictures["rgb 17x5"], "-o", tmp_path / name, "--model", model, "-q", *options)
+        assert code == 0
+        outputs[name] = (tmp_path / name / "rgb-17x5.png").read_bytes()
+    assert outputs["bundle's"] == outputs["explicit"] != outputs["constant"] == outputs["option wins"]
 
 
 def test_a_bundle_without_image_size_is_one_line_and_exit_2(tiny, pictures, tmp_path, capsys):
@@ -516,7 +529,7 @@ def test_help_prints_every_option_with_its_default(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--help"])
     assert done.value.code == 0
-    text = capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
     for option in ("--model", "--decode", "--temperature", "--max-pixels", "--max-memory", "--quiet"):
         assert option in text, option
-    assert "(default 0.38)" in text and "of RAM)" in text
+    assert "the bundle's, else annealed_mean)" in text and "the bundle's, else 0.38)" in text and "of RAM)" in text

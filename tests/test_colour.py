@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 from colorize.core import colour
-from colorize.core.colour import (
-    ArrayError,
-    gray_to_lightness,
-    lab_to_rgb,
-    reduce_chroma,
-    rgb_to_lab,
-)
+from colorize.core.colour import gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
+from colorize.core.errors import ArrayError
 
 
 def test_rgb_to_lab_known_colours():
@@ -98,3 +93,18 @@ def test_gray_checks():
 def test_lab_to_rgb_rejects_nan():
     with pytest.raises(ArrayError, match="finite"):
         lab_to_rgb(np.array([[50.0, np.nan, 0.0]]))
+
+
+def test_gray_to_rgb_uint8_rounds_in_float32_and_replicates():
+    gray = np.array([[[0.0, 0.5, 1.0, 1.00005]]], np.float32)  # the last: a rounding overshoot, clipped
+    out = colour.gray_to_rgb_uint8(gray)
+    assert out.shape == (1, 1, 4, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0, 0], [[0] * 3, [128] * 3, [255] * 3, [255] * 3])
+    # float32(0.3) * 255 is 76.5 in float32 (-> 76, to even) but 76.5000003 in float64 (-> 77): the
+    # gray baseline's metrics were measured in float32, and the figures follow them.
+    assert colour.gray_to_rgb_uint8(np.array([0.3], np.float32))[0, 0] == 76
+
+
+def test_gray_to_rgb_uint8_refuses_what_is_not_gray():
+    with pytest.raises(ArrayError, match=r"gray must lie in \[0, 1\]"):
+        colour.gray_to_rgb_uint8(np.array([0.5, 1.2]))

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from colorize.core.params import ParamError
+from colorize.core.errors import InsufficientData, ParamError
 from colorize.prep.crosscheck import (
     CROSS_CHECKED,
     cross_check,
     read_cross_checked,
     split_minimum,
 )
-from colorize.prep.splitting import InsufficientData, split_counts
+from colorize.prep.splitting import split_counts
 from workspace import ROOT
 
 DEFAULTS = read_cross_checked(ROOT / "params.yaml")

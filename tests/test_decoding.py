@@ -1,13 +1,19 @@
 import numpy as np
 import pytest
 
-from colorize.core.colour import ArrayError, gray_to_lightness, rgb_to_lab
+from colorize.core.colour import gray_to_lightness, rgb_to_lab
+from colorize.core.errors import ArrayError, BundleError
+from colorize.core.params import load_section
 from colorize.evaluate.decoding import (
+    DEFAULT_METHOD,
+    DEFAULT_TEMPERATURE,
     annealed_probabilities,
+    bundle_decoding,
     decode,
     keep_luminance,
     predicted_labels,
 )
+from repo_params import ROOT
 
 PALETTE = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 40], [20, 60, 220]], dtype=np.uint8)
 
@@ -144,3 +150,26 @@ def test_keep_luminance_rejects_mismatched_shapes():
         keep_luminance(np.zeros((1, 4, 4, 3), np.uint8), np.zeros((1, 4, 5), np.float32))
     with pytest.raises(ValueError, match="gamut"):
         keep_luminance(np.zeros((1, 4, 4, 3), np.uint8), np.zeros((1, 4, 4), np.float32), gamut="none")
+
+
+def test_bundle_decoding_is_the_bundles_else_the_module_defaults():
+    assert bundle_decoding({}) == (DEFAULT_METHOD, DEFAULT_TEMPERATURE)
+    assert bundle_decoding({"decode": "mean"}) == ("mean", DEFAULT_TEMPERATURE)
+    assert bundle_decoding({"decode": "argmax", "temperature": 2}) == ("argmax", 2.0)
+
+
+def test_the_module_defaults_are_params_yamls():
+    """Two homes by design (the pipeline's params.yaml, inference without it): they must agree."""
+    evaluate = load_section("evaluate", ROOT / "params.yaml")
+    assert (evaluate.decode, evaluate.temperature) == (DEFAULT_METHOD, DEFAULT_TEMPERATURE)
+
+
+@pytest.mark.parametrize(("meta", "message"), [
+    ({"decode": "median"}, "m/bundle.json: decode must be one of argmax, mean, annealed_mean, got 'median'"),
+    ({"temperature": 0}, "m/bundle.json: temperature must be a number > 0, got 0"),
+    ({"temperature": True}, "m/bundle.json: temperature must be a number > 0, got True"),
+])
+def test_bundle_decoding_rejects_bad_values(meta, message):
+    with pytest.raises(BundleError) as info:
+        bundle_decoding(meta, "m/bundle.json")
+    assert str(info.value) == message

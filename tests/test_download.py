@@ -9,15 +9,8 @@ from collections.abc import Iterator
 import fsspec
 import pytest
 
-from colorize.fetch.download import (
-    ChecksumError,
-    DownloadError,
-    RetryPolicy,
-    download_fs,
-    download_http,
-    read_fs_bytes,
-    retrying,
-)
+from colorize.core.errors import ChecksumError, DownloadError
+from colorize.fetch.download import RetryPolicy, download_fs, download_http, read_fs_bytes, retrying
 from httpserver import Body, Drop, Slow, Status, TestServer, serve
 
 DATA = bytes(range(256)) * 400  # 100 KiB

@@ -1,5 +1,5 @@
 """dvc.yaml agrees with the code: every stage lists its script, the package folder of each project module it
-imports (directly or through other project modules), and exactly the params section its script reads."""
+imports (directly or through other project modules), and exactly the params its script reads."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ STAGES = PIPELINE["stages"]
 BOOTSTRAP = "stages/_bootstrap.py"
 ORDER = ["fetch", "split", "resize", "grayscale", "palette", "encode", "train", "evaluate"]
 CHECKS = ["validate"]  # cross-checks between sections, first in the DAG (colorize.prep.crosscheck)
+EXTRA = ["fetch_extra", "resize_extra"]  # the generalisation set, a branch that joins at evaluate
+SCRIPTS = [*CHECKS, *ORDER[:-1], *EXTRA, ORDER[-1]]  # dvc.yaml's order
 
 
 def sections_read(script: Path) -> set[str]:
@@ -29,14 +31,14 @@ def sections_read(script: Path) -> set[str]:
     }
 
 
-def test_the_eight_stages_exist_with_one_script_each() -> None:
-    assert list(STAGES) == [*CHECKS, *ORDER]
+def test_every_stage_exists_with_one_script_each() -> None:
+    assert list(STAGES) == SCRIPTS
     for name, stage in STAGES.items():
         assert stage["cmd"] == f"python stages/{name}.py"
         assert (ROOT / "stages" / f"{name}.py").is_file()
 
 
-@pytest.mark.parametrize("name", [*CHECKS, *ORDER])
+@pytest.mark.parametrize("name", SCRIPTS)
 def test_deps_list_script_and_the_folder_of_every_imported_module(name: str) -> None:
     deps = STAGES[name]["deps"]
     code_deps = [dep for dep in deps if dep.endswith(".py") or dep.startswith("src/")]
@@ -50,7 +52,7 @@ def test_grayscale_does_not_depend_on_the_palette_code() -> None:
     assert not any(m.startswith("quantize.") for m in stage_modules(ROOT / "stages" / "grayscale.py"))
 
 
-@pytest.mark.parametrize("name", ORDER)
+@pytest.mark.parametrize("name", SCRIPTS)
 def test_script_imports_its_checkouts_code_first(name: str) -> None:
     """The bootstrap comes before any colorize import, so experiments run the code they record."""
     tree = ast.parse((ROOT / "stages" / f"{name}.py").read_text(encoding="utf-8"))
@@ -63,6 +65,25 @@ def test_script_imports_its_checkouts_code_first(name: str) -> None:
 def test_params_are_exactly_the_section_the_script_reads(name: str) -> None:
     assert STAGES[name]["params"] == [name]
     assert sections_read(ROOT / "stages" / f"{name}.py") == {name}
+
+
+def test_the_extra_stages_read_their_section_and_the_named_fetch_guards() -> None:
+    from colorize.fetch.extra import GUARDS
+
+    assert STAGES["fetch_extra"]["params"] == ["extra", *GUARDS]
+    assert sections_read(ROOT / "stages" / "fetch_extra.py") == {"extra"}
+    assert "load_keys(GUARDS" in (ROOT / "stages" / "fetch_extra.py").read_text()
+    assert STAGES["resize_extra"]["params"] == ["resize"]  # resized exactly as the training set
+    assert sections_read(ROOT / "stages" / "resize_extra.py") == {"resize"}
+
+
+def test_the_extra_set_is_a_data_edge_and_evaluate_imports_no_fetch_code() -> None:
+    assert STAGES["fetch_extra"]["outs"] == ["data/extra/raw"]
+    assert "data/extra/raw" in STAGES["resize_extra"]["deps"]
+    assert STAGES["resize_extra"]["outs"] == ["data/extra/resized"]
+    assert "data/extra/resized" in STAGES["evaluate"]["deps"]
+    assert "src/colorize/fetch" not in STAGES["evaluate"]["deps"]
+    assert not any(m.startswith("fetch.") for m in stage_modules(ROOT / "stages" / "evaluate.py"))
 
 
 def test_validate_reads_exactly_its_declared_cross_checked_keys_and_runs_first() -> None:
@@ -80,7 +101,7 @@ def test_params_file_is_plain_yaml() -> None:
 
 def test_no_data_stage_imports_keras() -> None:
     """Importing Keras costs seconds and ~600 MB: only train and evaluate may pay it."""
-    for name in ORDER[:6]:
+    for name in [*ORDER[:6], *EXTRA]:
         modules = [ROOT / "stages" / f"{name}.py", *map(module_file, stage_modules(ROOT / "stages" / f"{name}.py"))]
         for module in modules:
             text = module.read_text(encoding="utf-8")

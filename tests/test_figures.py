@@ -10,7 +10,6 @@ from PIL import Image
 
 from colorize.core.figures import (
     LABEL_HEIGHT,
-    gray_to_rgb_uint8,
     png_bytes,
     save_png,
     strip,
@@ -81,9 +80,3 @@ def test_upscale_is_nearest_neighbour():
     assert big.shape == (6, 6, 3)
     assert np.array_equal(big, rgb.repeat(3, axis=0).repeat(3, axis=1))
 
-
-def test_gray_to_rgb_uint8():
-    out = gray_to_rgb_uint8(np.array([[0.0, 1.0], [0.5, 1.2]]))
-    assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
-    assert out[..., 0].tolist() == [[0, 255], [128, 255]]
-    assert np.all(out[..., 0] == out[..., 2])

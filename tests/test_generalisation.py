@@ -1,4 +1,4 @@
-"""generalisation.py: fetch params for a second source, loading it with a bundle's settings, scoring it.
+"""generalisation.py: the extra set (data/extra/resized) grayed and encoded with a bundle's settings, scored.
 
 Uses the tiny bundle of test_cli.py (trained once per session, whichever module runs first).
 """
@@ -6,26 +6,24 @@ Uses the tiny bundle of test_cli.py (trained once per session, whichever module 
 from __future__ import annotations
 
 import math
-import tempfile
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from colorize.core.images import decode_image, pixel_id
-from colorize.core.params import BuiltinParams, FetchParams, validate
-from colorize.evaluate.generalisation import (
-    EXTRA_SEED,
-    fetch_params,
-    load_source,
-    score_extra_source,
-)
+from colorize.core.artifacts import write_sharded
+from colorize.core.errors import UserError
+from colorize.core.params import ExtraParams, load_keys
+from colorize.core.rawstore import EXTRA_SOURCE_KEY
+from colorize.evaluate.generalisation import load_extra, score_extra
+from colorize.fetch.extra import GUARDS, fetch_extra
 from colorize.fetch.synthetic import generate_builtin
 from colorize.model.bundle import load_bundle
-from colorize.prep.transforms import rgb_to_gray, square_resize
+from colorize.prep.resizing import resize_extra
+from colorize.prep.transforms import rgb_to_gray
 from colorize.quantize.palette import nearest_palette_index
-from repo_params import repo_params
+from repo_params import ROOT, repo_params
 from test_cli import shared_tiny_bundle
 
 SCORE_PARAMS = repo_params("evaluate", keep_luminance=True, decode="annealed_mean", temperature=0.38)
@@ -42,46 +40,51 @@ def bundle(tiny):
     return load_bundle(tiny.folder)
 
 
-# --- fetch_params --------------------------------------------------------------------------------------------
-
-def test_builtin_style_draws_count_images_with_another_seed():
-    params = fetch_params("builtin:blob", 10)
-    assert params.source == "builtin"
-    assert params.builtin == BuiltinParams(count=10, seed=EXTRA_SEED, style="blob")
-    assert EXTRA_SEED != 0  # the training set's default seed
-    assert validate("fetch", asdict(params), FetchParams) == params
-
-
-def test_any_other_source_is_passed_through():
-    params = fetch_params("/data/other photos", 7)
-    assert params.source == "/data/other photos"
-    assert validate("fetch", asdict(params), FetchParams).source == "/data/other photos"
+def extra_set(folder: Path, source: str | None, bundle, images: int = 10) -> Path:
+    """The extra set as the fetch_extra and resize_extra stages write it, at the bundle's size."""
+    fetch_extra(ExtraParams(source=source, images=images, seed=1, sha256=None),
+                load_keys(GUARDS, ROOT / "params.yaml"), folder / "raw", progress=False)
+    resize_extra(folder / "raw", folder / "resized", bundle.image_size, bundle.fill, bundle.meta["resize_method"],
+                 progress=False)
+    return folder / "resized"
 
 
-# --- load_source -----------------------------------------------------------------------------------------------
-
-def expected_images(pngs: list[bytes], bundle) -> dict[str, np.ndarray]:
-    """{pixel id: the bundle-size RGB the pipeline would make} for a list of PNG files."""
-    method = bundle.meta["resize_method"]
-    return {pixel_id(decode_image(data, 10**8)): square_resize(decode_image(data, 10**8), bundle.image_size,
-                                                               bundle.fill, method) for data in pngs}
+@pytest.fixture(scope="module")
+def blob(tmp_path_factory, bundle) -> Path:
+    return extra_set(tmp_path_factory.mktemp("extra"), "builtin:blob", bundle)
 
 
-def test_load_source_builtin_blob(bundle, tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its scratch fetch goes
-    images = load_source("builtin:blob", 10, bundle)
+# --- load_extra ------------------------------------------------------------------------------------------------
+
+def test_off_reads_as_no_extra_source(tmp_path, bundle):
+    folder = extra_set(tmp_path, None, bundle)
+    assert load_extra(folder, bundle) is None
+    assert score_extra(folder, bundle, None, SCORE_PARAMS) is None
+
+
+def test_load_extra_grays_and_encodes_with_the_bundle(blob, bundle):
+    source, images = load_extra(blob, bundle)
     size = bundle.image_size
+    assert source == "builtin:blob"
     assert len(images.ids) == 10 and images.ids == sorted(images.ids)
     assert images.rgb.shape == (10, size, size, 3) and images.rgb.dtype == np.uint8
     assert images.gray.shape == (10, size, size) and images.gray.dtype == np.float32
-    assert images.labels.shape == (10, size, size) and int(images.labels.max()) < len(bundle.palette)
     np.testing.assert_array_equal(images.gray, rgb_to_gray(images.rgb, bundle.gray_weights))
     np.testing.assert_array_equal(images.labels, nearest_palette_index(images.rgb, bundle.palette, bundle.space))
-    expected = expected_images([data for _, data in generate_builtin(10, EXTRA_SEED, "blob")], bundle)
-    assert set(images.ids) == set(expected)
-    for image_id, rgb in zip(images.ids, images.rgb, strict=True):
-        np.testing.assert_array_equal(rgb, expected[image_id])
-    assert list(tmp_path.iterdir()) == []  # the scratch fetch is gone
+
+
+def test_an_extra_set_of_another_size_is_refused(tmp_path, bundle):
+    size = bundle.image_size + 8
+    write_sharded(tmp_path, "images", ["a"], np.zeros((1, size, size, 3), np.uint8),
+                  extra={EXTRA_SOURCE_KEY: "builtin:blob"})
+    with pytest.raises(UserError, match="the model takes"):
+        load_extra(tmp_path, bundle)
+
+
+def test_a_folder_without_a_recorded_source_is_refused(tmp_path, bundle):
+    write_sharded(tmp_path, "images", ["a"], np.zeros((1, 4, 4, 3), np.uint8))
+    with pytest.raises(UserError, match="not an extra set"):
+        load_extra(tmp_path, bundle)
 
 
 def write_builtin(folder: Path, count: int, seed: int, style: str) -> list[Path]:
@@ -94,19 +97,18 @@ def write_builtin(folder: Path, count: int, seed: int, style: str) -> list[Path]
     return paths
 
 
-def test_load_source_from_a_folder(bundle, tmp_path):
-    paths = write_builtin(tmp_path / "extra", 3, seed=5, style="blob")
-    images = load_source(str(tmp_path / "extra"), 999, bundle)  # count is for built-in sources only
-    expected = expected_images([p.read_bytes() for p in paths], bundle)
-    assert sorted(images.ids) == sorted(expected)
-    assert images.rgb.shape == (3, bundle.image_size, bundle.image_size, 3)
+def test_a_folder_source(tmp_path, bundle):
+    write_builtin(tmp_path / "pictures", 3, seed=5, style="blob")
+    folder = extra_set(tmp_path / "extra", str(tmp_path / "pictures"), bundle, images=999)  # images: built-in only
+    source, images = load_extra(folder, bundle)
+    assert source == str(tmp_path / "pictures") and images.rgb.shape[0] == 3
 
 
-# --- score_extra_source ----------------------------------------------------------------------------------------
+# --- score_extra -----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def scores(tiny, bundle):
-    return score_extra_source("builtin:blob", 10, bundle, tiny.train, SCORE_PARAMS)
+def scores(tiny, bundle, blob):
+    return score_extra(blob, bundle, tiny.train, SCORE_PARAMS)
 
 
 def test_score_has_the_model_and_each_baseline(scores):
@@ -122,14 +124,14 @@ def test_score_has_the_model_and_each_baseline(scores):
     assert scores["model"]["colourfulness"] > 0.0
 
 
-def test_score_is_reproducible_and_uses_the_extra_source(tiny, bundle, scores):
-    assert score_extra_source("builtin:blob", 10, bundle, tiny.train, SCORE_PARAMS) == scores
-    other = score_extra_source("builtin:pika", 10, bundle, tiny.train, SCORE_PARAMS)
+def test_score_is_reproducible_and_uses_the_extra_set(tmp_path, tiny, bundle, blob, scores):
+    assert score_extra(blob, bundle, tiny.train, SCORE_PARAMS) == scores
+    other = score_extra(extra_set(tmp_path, "builtin:pika", bundle), bundle, tiny.train, SCORE_PARAMS)
     assert other["source"] == "builtin:pika" and other["gray"] != scores["gray"]
 
 
-def test_score_keep_luminance_changes_only_what_it_should(tiny, bundle, scores):
-    raw = score_extra_source("builtin:blob", 10, bundle, tiny.train, replace(SCORE_PARAMS, keep_luminance=False))
+def test_score_keep_luminance_changes_only_what_it_should(tiny, bundle, blob, scores):
+    raw = score_extra(blob, bundle, tiny.train, replace(SCORE_PARAMS, keep_luminance=False))
     assert raw["gray"] == scores["gray"]
     assert raw["model"]["accuracy"] == scores["model"]["accuracy"]
     assert raw["model"]["psnr"] != scores["model"]["psnr"]

@@ -24,10 +24,11 @@ import pytest
 import yaml
 from PIL import Image
 
+from colorize.core.errors import FetchError
 from colorize.core.params import FetchParams, validate
 from colorize.core.rawstore import iter_raw, read_manifest
 from colorize.fetch import sources
-from colorize.fetch.ingest import REASONS, FetchError, run_fetch
+from colorize.fetch.ingest import REASONS, run_fetch
 from httpserver import Body, Slow, Status, TestServer, serve
 from test_images import animated_gif, bomb_png, colourful, encode, gray_as_rgb, png16
 from workspace import descendants

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from colorize.core.colour import ArrayError
+from colorize.core.errors import ArrayError
 from colorize.evaluate.decoding import predicted_labels
 from colorize.evaluate.metrics import (
     PSNR_CAP_DB,

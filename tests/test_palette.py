@@ -7,10 +7,9 @@ import pytest
 
 from colorize.core.artifacts import read_sharded, write_sharded
 from colorize.core.colour import rgb_to_lab
-from colorize.core.errors import UserError
+from colorize.core.errors import PaletteError, UserError
 from colorize.prep.splitting import split_ids
 from colorize.quantize.palette import (
-    PaletteError,
     fit_palette,
     nearest_palette_index,
     palette_from_dict,

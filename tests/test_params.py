@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from colorize.core.errors import UserError
-from colorize.core.params import (
-    SECTIONS,
-    BuiltinParams,
-    PaletteParams,
-    ParamError,
-    load_section,
-    read_yaml,
-    validate,
-)
+from colorize.core.errors import ParamError, UserError
+from colorize.core.params import SECTIONS, BuiltinParams, PaletteParams, load_section, read_yaml, validate
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:

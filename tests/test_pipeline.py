@@ -16,7 +16,8 @@ import yaml
 from workspace import commit, copy_workspace, dvc, run, write_params
 
 DATA_STAGES = ["fetch", "split", "resize", "grayscale", "palette", "encode"]
-ALL_STAGES = ["validate", *DATA_STAGES, "train", "evaluate"]
+EXTRA_STAGES = ["fetch_extra", "resize_extra"]
+ALL_STAGES = ["validate", *DATA_STAGES, "train", *EXTRA_STAGES, "evaluate"]
 
 TINY = {
     "fetch": {"builtin": {"count": 40}},
@@ -24,7 +25,8 @@ TINY = {
     "palette": {"k": 8, "sample_pixels": 4000},
     "encode": {"figure_images": 2},
     "train": {"epochs": 2, "min_steps": 0, "batch_size": 8, "unet_filters": 4, "unet_depth": 2, "patience": 1},
-    "evaluate": {"samples": 2, "transfer_pixels": 500, "extra_images": 10},
+    "evaluate": {"samples": 2, "transfer_pixels": 500},
+    "extra": {"images": 10},
 }
 
 pytestmark = pytest.mark.slow
@@ -64,7 +66,8 @@ def restore_committed(repo: Path) -> None:
 def test_repro_writes_every_output(repo: Path) -> None:
     for path in ("data/raw/manifest.json", "data/split.json", "data/resized/index.json", "data/gray/index.json",
                  "data/palette/palette.json", "data/labels/index.json", "models/model.keras",
-                 "models/bundle.json", "models/palette.json", "metrics/fetch.json", "metrics/eval.json",
+                 "models/bundle.json", "models/palette.json", "data/extra/raw/manifest.json",
+                 "data/extra/resized/index.json", "metrics/fetch.json", "metrics/eval.json",
                  "metrics/eval_details.json", "metrics/per_colour.json", "metrics/train/metrics.json",
                  "metrics/palette.png",
                  "metrics/figure2/figure2-0.png", "metrics/samples/sample-0.png", "metrics/samples/sample-1.png"):
@@ -80,6 +83,7 @@ def test_repro_writes_every_output(repo: Path) -> None:
                                             "oracle_keep_luminance"}
     split = json.loads((repo / "data/split.json").read_text())
     assert evaluation["test_images"] == len(split["test"]) == 12
+    assert evaluation["extra"]["source"] == "builtin:blob" and evaluation["extra"]["images"] == 10
 
 
 def test_dvc_reports_work(repo: Path) -> None:
@@ -108,9 +112,12 @@ def test_noop_repro_reruns_nothing(repo: Path) -> None:
     ({"split": {"seed": 3}}, "split", {"split", "palette", "encode", "train", "evaluate"}),
     ({"grayscale": {"weights": [0.21, 0.72, 0.007]}}, "grayscale", {"grayscale", "encode", "train", "evaluate"}),
     # validate cross-checks resize.image_size too; its output does not change, so fetch does not rerun.
-    ({"resize": {"image_size": 8}}, {"validate", "resize"},
-     {"validate", "resize", "grayscale", "palette", "encode", "train", "evaluate"}),
-    ({"fetch": {"builtin": {"count": 41}}}, "fetch", set(ALL_STAGES) - {"validate"}),
+    ({"resize": {"image_size": 8}}, {"validate", "resize", "resize_extra"},
+     {"validate", "resize", "grayscale", "palette", "encode", "train", "resize_extra", "evaluate"}),
+    ({"fetch": {"builtin": {"count": 41}}}, "fetch", set(ALL_STAGES) - {"validate", *EXTRA_STAGES}),
+    ({"extra": {"seed": 2}}, "fetch_extra", {*EXTRA_STAGES, "evaluate"}),
+    # A shared guard reruns both fetches; neither set changes, so nothing after them runs.
+    ({"fetch": {"min_side": 9}}, {"fetch", "fetch_extra"}, {"fetch", "fetch_extra"}),
 ])
 def test_param_change_reruns_exactly_downstream(repo: Path, change: dict, first: str | set[str],
                                                 reruns: set[str]) -> None:
@@ -129,11 +136,25 @@ def test_param_change_reruns_exactly_downstream(repo: Path, change: dict, first:
     assert stale_stages(repo) == set()
 
 
+def test_extra_source_off_drops_the_generalisation_scores(repo: Path) -> None:
+    """`dvc exp run -S extra.source=null`: both extra stages still run (cheaply), evaluate reports no extra."""
+    try:
+        out = dvc(repo, "exp", "run", "-S", "extra.source=null").stdout
+        assert set(re.findall(r"Running stage '([\w-]+)'", out)) == {*EXTRA_STAGES, "evaluate"}
+        assert yaml.safe_load((repo / "params.yaml").read_text())["extra"]["source"] is None
+        assert "extra" not in json.loads((repo / "metrics/eval_details.json").read_text())
+        assert "xgap" not in json.loads((repo / "metrics/eval.json").read_text())
+        assert json.loads((repo / "data/extra/resized/index.json").read_text())["ids"] == []
+    finally:
+        write_params(repo, TINY)
+    assert repro_runs(repo) == set()
+
+
 def test_forced_rerun_is_byte_identical(repo: Path) -> None:
-    before = lock_hashes(repo, [*DATA_STAGES, "train"])
+    before = lock_hashes(repo, [*DATA_STAGES, "train", *EXTRA_STAGES])
     weights = json.loads((repo / "models/bundle.json").read_text())["weights_sha256"]
-    dvc(repo, "repro", "-f", "-s", *DATA_STAGES, "train")
-    after = lock_hashes(repo, [*DATA_STAGES, "train"])
+    dvc(repo, "repro", "-f", "-s", *DATA_STAGES, "train", *EXTRA_STAGES)
+    after = lock_hashes(repo, [*DATA_STAGES, "train", *EXTRA_STAGES])
     # models/ too: model.keras is written deterministically (only DVCLive's files carry timestamps)
     data_outs = [path for path in before if not path.startswith("metrics/train")]
     assert {p: after[p] for p in data_outs} == {p: before[p] for p in data_outs}

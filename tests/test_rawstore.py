@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 
 from colorize.core.artifacts import json_bytes
-from colorize.core.rawstore import (
-    RawStoreError,
-    iter_raw,
-    member_bytes,
-    read_manifest,
-    write_shards,
-)
+from colorize.core.errors import RawStoreError
+from colorize.core.rawstore import iter_raw, member_bytes, read_manifest, write_shards
 
 
 def files(n: int, size: int = 700) -> list[tuple[str, bytes]]:

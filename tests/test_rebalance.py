@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from colorize.core.colour import ArrayError
+from colorize.core.errors import ArrayError
 from colorize.model.rebalance import (
     class_weights,
     count_labels,

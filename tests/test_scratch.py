@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from colorize.core.scratch import StageBusy, lock_stage, scratch_place, sweep, work_dir
+from colorize.core.errors import StageBusy
+from colorize.core.scratch import lock_stage, scratch_place, sweep, work_dir
 
 CLAIM_AND_HANG = """
 import sys, time

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from colorize.core.errors import UserError
-from colorize.prep.splitting import InsufficientData, split_counts, split_ids
+from colorize.core.errors import InsufficientData, UserError
+from colorize.prep.splitting import split_counts, split_ids
 
 IDS = [f"{i:016x}" for i in range(0, 200 * 7919, 7919)]  # 200 ids that look like fetch's hashes
 

@@ -333,7 +333,7 @@ GIB = 2**30
     ("seed", 64, 24 * GIB, True), ("seed", 64, 256 * GIB, False), ("seed", 16, 24 * GIB, False),
     ("unet", 36, 256 * GIB, True), ("unet", 32, 24 * GIB, False)])
 def test_train_stage_refuses_what_cannot_run_before_any_work(tiny_train_params, arch, size, ram, refused):
-    from colorize.core.params import ParamError
+    from colorize.core.errors import ParamError
 
     params = replace(tiny_train_params, arch=arch, unet_depth=3)
     check_fits = _train_stage().check_fits

@@ -181,17 +181,18 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from colorize.core.images import DEFAULT_MAX_PIXELS
-    from colorize.evaluate.decoding import DEFAULT_TEMPERATURE
+    from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, METHODS
 
     parser = argparse.ArgumentParser(prog="colorize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="pictures and folders (recursive)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder (PNG files)")
     parser.add_argument("--model", type=Path, default=Path("models"), help="model bundle folder (default: models)")
-    parser.add_argument("--decode", choices=("argmax", "mean", "annealed_mean"), default="annealed_mean",
-                        help="how probabilities become colours (default: annealed_mean)")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                        help=f"for annealed_mean (default {DEFAULT_TEMPERATURE})")
+    # None: the bundle's decoding where bundle.json records one, else evaluate.decoding's defaults.
+    parser.add_argument("--decode", choices=METHODS, default=None,
+                        help=f"how probabilities become colours (default: the bundle's, else {DEFAULT_METHOD})")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help=f"for annealed_mean (default: the bundle's, else {DEFAULT_TEMPERATURE})")
     parser.add_argument("--batch-size", type=int, default=32, help="pictures per model call (default 32)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger pictures (decompression bombs; default {DEFAULT_MAX_PIXELS})")
@@ -200,7 +201,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"{DEFAULT_MEMORY_FRACTION * 100:.0f}%% of RAM)")  # %% : argparse %-formats help
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.temperature <= 0 or args.max_pixels < 1:
+    if args.batch_size < 1 or (args.temperature is not None and args.temperature <= 0) or args.max_pixels < 1:
         parser.error("--batch-size and --max-pixels must be >= 1 and --temperature > 0")
     try:
         args.max_memory = default_max_memory() if args.max_memory is None else parse_bytes(args.max_memory)
@@ -220,9 +221,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        from colorize.evaluate.decoding import bundle_decoding
         from colorize.model.bundle import load_bundle, read_meta
 
-        read_meta(args.model)  # a missing bundle fails here, before Keras is imported
+        # A bad bundle fails here, before Keras is imported.
+        method, temperature = bundle_decoding(read_meta(args.model), str(args.model / "bundle.json"))
         bundle = load_bundle(args.model)
     except UserError as exc:
         print(f"colorize: error: {exc}", file=sys.stderr)
@@ -235,8 +238,9 @@ def run(args: argparse.Namespace) -> int:
         for batch, refused in memory_batches(jobs, args.batch_size, budget):
             failed += refused
             if batch:
-                failed += colorize_batch(bundle, batch, args.decode, args.temperature, args.max_pixels,
-                                         args.batch_size)
+                failed += colorize_batch(bundle, batch, args.decode or method,
+                                         temperature if args.temperature is None else args.temperature,
+                                         args.max_pixels, args.batch_size)
             bar.update(len(batch) + len(refused))
     for line in missing + failed:
         print(f"colorize: error: {line}", file=sys.stderr)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.errors import UserError
+from colorize.core.errors import ArtifactError
 from colorize.core.scratch import DIR_MODE, FILE_MODE, work_dir
 
 TMP_PREFIX = ".tmp-"
@@ -36,10 +36,6 @@ _CHUNK = 8 * 2**20
 
 # Array shards of about this size: a few files per split, each small enough to load or map at once.
 SHARD_BYTES = 256 * 2**20
-
-
-class ArtifactError(UserError, ValueError):
-    """An artifact is missing, malformed or does not match its recorded checksum, shape or dtype."""
 
 
 def _fsync_dir(path: Path) -> None:

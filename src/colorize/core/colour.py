@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from skimage import color
 
-from colorize.core.errors import UserError
+from colorize.core.errors import ArrayError
 
 # Pixels converted per step: float64 temporaries of skimage stay around 100 MB.
 CHUNK_PIXELS = 1 << 20
@@ -23,10 +23,6 @@ CHROMA_STEPS = 12
 GAMUT_TOLERANCE = 1e-9
 # Gray values may overshoot [0, 1] by float32 rounding of the weighted sum; more than this is an error.
 GRAY_TOLERANCE = 1e-4
-
-
-class ArrayError(UserError, ValueError):
-    """An input array has the wrong shape, dtype or values; the message names it."""
 
 
 # --- checks -------------------------------------------------------------------------------------------
@@ -140,6 +136,14 @@ def gray_to_lightness(gray01: Any) -> np.ndarray:
     """CIELAB L (float32, same shape) of the gray image seen as the sRGB colour (g, g, g)."""
     gray = check_gray("gray", gray01)
     return _convert_in_chunks(gray[..., None], _gray_chunk_to_lightness, np.dtype(np.float32), 1)[..., 0]
+
+
+def gray_to_rgb_uint8(gray01: Any) -> np.ndarray:
+    """Gray in [0, 1] as uint8 RGB, round(255 g) in all three channels: the `gray` baseline and the gray
+    panel of every figure (float32 arithmetic, as the gray arrays are stored)."""
+    gray = check_gray("gray", gray01)
+    level = np.rint(gray * np.float32(255)).astype(np.uint8)
+    return np.repeat(level[..., None], 3, axis=-1)
 
 
 # --- gamut --------------------------------------------------------------------------------------------

@@ -8,14 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.artifacts import (
-    INDEX_NAME,
-    ArtifactError,
-    read_index,
-    read_json,
-    read_sharded,
-)
-from colorize.core.errors import UserError
+from colorize.core.artifacts import INDEX_NAME, read_index, read_json, read_sharded
+from colorize.core.errors import ArtifactError, UserError
 from colorize.core.streaming import ShardedRows
 
 

@@ -57,8 +57,3 @@ def swatch(palette: np.ndarray, cell: int = 24, columns: int = 16) -> Image.Imag
         draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=tuple(int(c) for c in colour))
     return canvas
 
-
-def gray_to_rgb_uint8(gray01: np.ndarray) -> np.ndarray:
-    """A gray image in [0, 1] as displayable uint8 RGB."""
-    g = np.clip(np.rint(np.asarray(gray01) * 255.0), 0, 255).astype(np.uint8)
-    return np.repeat(g[..., None], 3, axis=-1)

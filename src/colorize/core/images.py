@@ -37,7 +37,7 @@ _TRUNCATION_HINTS = ("truncated", "premature end", "end of file", "not enough da
 # Magic numbers: a file that starts like an image but that Pillow cannot identify is damaged, not "no image".
 _SIGNATURES = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
 
-# The decompression-bomb guard where no params.yaml applies (`colorize`, the extra source); the pipeline's
+# The decompression-bomb guard where no params.yaml applies (`colorize`); the pipeline's
 # own value is fetch.max_pixels.
 DEFAULT_MAX_PIXELS = 64_000_000
 

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
 import yaml
 
-from colorize.core.errors import UserError
-
-
-class ParamError(UserError, ValueError):
-    """A param is missing or invalid; the message names it."""
-
+from colorize.core.errors import ParamError
 
 Check = Callable[[str, Any], Any]
+BUILTIN_STYLES = ("pika", "blob")  # colorize.fetch.synthetic.STYLES (test_params checks they agree)
 
 
 def _fail(name: str, expected: str, value: Any) -> None:
@@ -90,6 +86,15 @@ def source_or_sources(name: str, value: Any) -> str | tuple[str, ...]:
             _fail(name, "a source or a non-empty list of sources", value)
         return tuple(text(f"{name}[{i}]", v) for i, v in enumerate(value))
     return text(name, value)
+
+
+def extra_source(name: str, value: Any) -> str:
+    """Anything fetch.source accepts (one source), or builtin:<style>."""
+    value = text(name, value)
+    if value.startswith("builtin:") and value.split(":", 1)[1] not in BUILTIN_STYLES:
+        _fail(name, "builtin:<style> with a style in (" + ", ".join(BUILTIN_STYLES) + "), another source or null",
+              value)
+    return value
 
 
 def optional(inner: Check) -> Check:
@@ -199,7 +204,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 class BuiltinParams:
     count: int = param(integer(1, 10_000_000))
     seed: int = param(integer(0))
-    style: str = param(choice("pika", "blob"))
+    style: str = param(choice(*BUILTIN_STYLES))
 
 
 @dataclass(frozen=True)
@@ -285,13 +290,19 @@ class EvaluateParams:
     samples: int = param(integer(0, 64))
     transfer_pixels: int = param(integer(10))
     seed: int = param(integer(0))
-    extra_source: str | None = param(optional(text))
-    extra_images: int = param(integer(1))
+
+
+@dataclass(frozen=True)
+class ExtraParams:
+    source: str | None = param(optional(extra_source))
+    images: int = param(integer(1, 10_000_000))
+    seed: int = param(integer(0))
+    sha256: str | None = param(optional(sha256_digest))
 
 
 SECTIONS: dict[str, type] = {"fetch": FetchParams, "resize": ResizeParams, "grayscale": GrayscaleParams,
                              "split": SplitParams, "palette": PaletteParams, "encode": EncodeParams,
-                             "train": TrainParams, "evaluate": EvaluateParams}
+                             "train": TrainParams, "evaluate": EvaluateParams, "extra": ExtraParams}
 
 
 # Typed per section: a stage gets its own dataclass.
@@ -311,6 +322,8 @@ def load_section(section: Literal["encode"], path: str | Path = ...) -> EncodePa
 def load_section(section: Literal["train"], path: str | Path = ...) -> TrainParams: ...
 @overload
 def load_section(section: Literal["evaluate"], path: str | Path = ...) -> EvaluateParams: ...
+@overload
+def load_section(section: Literal["extra"], path: str | Path = ...) -> ExtraParams: ...
 
 
 def load_section(section: str, path: str | Path = "params.yaml") -> Any:
@@ -319,3 +332,15 @@ def load_section(section: str, path: str | Path = "params.yaml") -> Any:
     if section not in data:
         raise ParamError(f"params.yaml: missing section {section}")
     return validate(section, data[section], SECTIONS[section])
+
+
+def load_keys(keys: Sequence[str], path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The values of `keys` ("section.key"), each validated by its section's rule; nothing else is read."""
+    data = read_yaml(path)
+    values = {}
+    for key in keys:
+        section, name = key.split(".", 1)
+        if not isinstance(data.get(section), dict) or name not in data[section]:
+            raise ParamError(f"params.yaml: missing {key}")
+        values[key] = field_check(SECTIONS[section], name)(key, data[section][name])
+    return values

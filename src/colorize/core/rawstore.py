@@ -15,15 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from colorize.core.errors import UserError
+from colorize.core.errors import RawStoreError
 
 MANIFEST_NAME = "manifest.json"
+# The extra set's manifest and resized index record its source here (None: extra.source is off).
+EXTRA_SOURCE_KEY = "extra_source"
 SHARD_PATTERN = "raw-{:05d}.tar"
 _BLOCK = tarfile.BLOCKSIZE
-
-
-class RawStoreError(UserError):
-    """The raw data set is missing or inconsistent with its manifest; the message names the file."""
 
 
 def _tar_info(name: str, size: int) -> tarfile.TarInfo:

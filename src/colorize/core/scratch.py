@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from colorize.core.errors import UserError
+from colorize.core.errors import StageBusy
 
 SCRATCH_NAME = ".tmp"
 PROJECT_MARKER = "dvc.yaml"
@@ -124,10 +124,6 @@ def sweep(near: str | Path) -> list[str]:
             shutil.rmtree(entry, ignore_errors=True)  # its lock was swept before it: a dead run's
             removed.append(entry.name)
     return removed
-
-
-class StageBusy(UserError):
-    """Another process is running the same stage in this project."""
 
 
 def lock_stage(name: str, near: str | Path = ".") -> int:

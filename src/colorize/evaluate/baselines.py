@@ -11,7 +11,6 @@ from scipy.ndimage import uniform_filter
 from sklearn.neighbors import NearestNeighbors
 
 from colorize.core.colour import (
-    ArrayError,
     check_gray,
     check_labels,
     check_palette,
@@ -22,6 +21,7 @@ from colorize.core.colour import (
     reduce_chroma,
     rgb_to_lab,
 )
+from colorize.core.errors import ArrayError
 from colorize.core.streaming import ShardedRows
 
 # Images handled at once by example transfer: bounds the float64 filter temporaries.
@@ -29,13 +29,6 @@ TRANSFER_BATCH = 128
 # Features are rounded to this many decimals (L units) so flat areas give exactly equal features, which
 # are then searched once: a k-d tree holding many identical points slows every query near them ~100x.
 FEATURE_DECIMALS = 4
-
-
-def gray_image(gray01: Any) -> np.ndarray:
-    """The input itself as uint8 RGB: round(255·g) in all three channels."""
-    gray = check_gray("gray", gray01)
-    level = np.rint(gray * np.float32(255)).astype(np.uint8)
-    return np.repeat(level[..., None], 3, axis=-1)
 
 
 def oracle(labels: Any, palette_rgb: Any) -> np.ndarray:

@@ -9,12 +9,12 @@ chunk's worth of temporaries.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from colorize.core.colour import (
-    ArrayError,
     check_gray,
     check_palette,
     check_positive_int,
@@ -24,11 +24,24 @@ from colorize.core.colour import (
     reduce_chroma,
     rgb_to_lab,
 )
+from colorize.core.errors import ArrayError, BundleError
 
 METHODS = ("argmax", "mean", "annealed_mean")
-# annealed_mean's temperature where no params.yaml applies (the `colorize` command, library calls).
+# The decoding where no params.yaml applies (library calls; `colorize` unless the bundle records one).
+DEFAULT_METHOD = "annealed_mean"
 DEFAULT_TEMPERATURE = 0.38
 DEFAULT_BATCH = 64
+
+
+def bundle_decoding(meta: Mapping[str, Any], where: str = "bundle.json") -> tuple[str, float]:
+    """(method, temperature) for inference: bundle.json's `decode` and `temperature` where it records
+    them, else DEFAULT_METHOD and DEFAULT_TEMPERATURE. `where` names the file in errors."""
+    method, temperature = meta.get("decode", DEFAULT_METHOD), meta.get("temperature", DEFAULT_TEMPERATURE)
+    if method not in METHODS:
+        raise BundleError(f"{where}: decode must be one of {', '.join(METHODS)}, got {method!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise BundleError(f"{where}: temperature must be a number > 0, got {temperature!r}")
+    return method, float(temperature)
 
 
 def check_probabilities(name: str, probs: Any, k: int | None = None) -> np.ndarray:

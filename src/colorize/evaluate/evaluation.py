@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.colour import rgb_to_lab
+from colorize.core.colour import gray_to_rgb_uint8, rgb_to_lab
 from colorize.core.params import EvaluateParams
-from colorize.evaluate.baselines import GrayLookup, example_transfer, gray_image, oracle
+from colorize.evaluate.baselines import GrayLookup, example_transfer, oracle
 from colorize.evaluate.decoding import METHODS, decode, keep_luminance, predicted_labels
 from colorize.evaluate.metrics import (
     colour_confusions,
@@ -99,7 +99,7 @@ def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarra
     lookup_labels = lookup.predict(test.gray)
     transfer = example_transfer(train.rgb, train.gray, test.gray, params.transfer_pixels, params.seed)
     baselines = {
-        "gray": image_metrics(gray_image(test.gray), test.rgb),
+        "gray": image_metrics(gray_to_rgb_uint8(test.gray), test.rgb),
         "gray_lookup": labelled_scores(lookup_labels, test, palette, keep=False),
         "gray_lookup_keep_luminance": labelled_scores(lookup_labels, test, palette, keep=True),
         "example_transfer": image_metrics(transfer, test.rgb),
@@ -112,7 +112,7 @@ def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarra
         oracle_rgb = palette[test.labels]
         foreground_share = add_foreground(
             {**decodings, **baselines},
-            {**outputs, "gray": gray_image(test.gray), "gray_lookup": lookup_rgb,
+            {**outputs, "gray": gray_to_rgb_uint8(test.gray), "gray_lookup": lookup_rgb,
              "gray_lookup_keep_luminance": keep_luminance(lookup_rgb, test.gray), "example_transfer": transfer,
              "oracle": oracle_rgb, "oracle_keep_luminance": keep_luminance(oracle_rgb, test.gray)},
             {**dict.fromkeys(decodings, pred_labels), "gray_lookup": lookup_labels,
@@ -178,7 +178,7 @@ def score_generalisation(probs: np.ndarray, images: Images, train: Images, palet
         "images": len(images.ids),
         "model": {"accuracy": pixel_accuracy(predicted_labels(probs), images.labels),
                   **image_metrics(rgb, images.rgb)},
-        "gray": image_metrics(gray_image(images.gray), images.rgb),
+        "gray": image_metrics(gray_to_rgb_uint8(images.gray), images.rgb),
         "gray_lookup": labelled_scores(lookup_labels, images, palette, keep),
         "oracle": labelled_scores(images.labels, images, palette, keep),
     }

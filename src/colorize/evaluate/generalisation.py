@@ -1,7 +1,7 @@
-"""Score a trained model on a second data source, one unlike its training data.
+"""Score a trained model on the extra set (data/extra/resized): a second source, unlike its training data.
 
-`evaluate.extra_source` is anything `fetch.source` accepts, or `builtin:<style>` for a built-in set
-drawn with another seed (e.g. `builtin:blob`, a differently styled set).
+The fetch_extra and resize_extra stages fetched and resized it as the training set; here it is grayed and
+encoded with the bundle's gray weights and palette, as the grayscale and encode stages would.
 """
 
 from __future__ import annotations
@@ -9,56 +9,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from colorize.core.artifacts import SHARD_BYTES
-from colorize.core.images import DEFAULT_MAX_PIXELS, decode_image
-from colorize.core.params import BuiltinParams, EvaluateParams, FetchParams
-from colorize.core.rawstore import iter_raw
-from colorize.core.scratch import work_dir
+from colorize.core.artifacts import read_sharded
+from colorize.core.dataset import artifact_info
+from colorize.core.errors import UserError
+from colorize.core.params import EvaluateParams
+from colorize.core.rawstore import EXTRA_SOURCE_KEY
 from colorize.evaluate.evaluation import Images, score_generalisation
-from colorize.fetch.ingest import run_fetch
 from colorize.model.bundle import Bundle, predict_probabilities
-from colorize.prep.transforms import rgb_to_gray, square_resize
+from colorize.prep.transforms import rgb_to_gray
 from colorize.quantize.palette import nearest_palette_index
 
-EXTRA_SEED = 1  # the built-in training set uses fetch.builtin.seed (0 by default)
-FETCH_DEFAULTS: dict[str, Any] = {
-    "sha256": None, "min_images": 1, "min_side": 8, "keep_gray": False, "max_pixels": DEFAULT_MAX_PIXELS,
-    "max_files": 200_000,
-    "max_total_bytes": 8_000_000_000, "timeout_s": 30, "retries": 3, "backoff_s": 0.5, "on_error": "skip",
-    "shard_bytes": SHARD_BYTES,
-}
+
+def load_extra(folder: Path, bundle: Bundle) -> tuple[str, Images] | None:
+    """(source, its images grayed and encoded with the bundle's settings), or None when the source is off."""
+    info = artifact_info(folder)
+    if EXTRA_SOURCE_KEY not in info:
+        raise UserError(f"{folder} is not an extra set (its index records no source): rerun `dvc repro`")
+    source = info[EXTRA_SOURCE_KEY]
+    if source is None:
+        return None
+    ids, rgb = read_sharded(folder)
+    size = bundle.image_size
+    if rgb.shape[1:] != (size, size, 3):
+        raise UserError(f"{folder} holds images of shape {rgb.shape[1:]}, the model takes {size}x{size}x3: "
+                        f"rerun `dvc repro`")
+    return source, Images(ids, rgb, rgb_to_gray(rgb, bundle.gray_weights),
+                          nearest_palette_index(rgb, bundle.palette, bundle.space))
 
 
-def fetch_params(source: str, count: int) -> FetchParams:
-    """Full fetch params for `source`; `builtin:<style>` draws `count` built-in images with another seed."""
-    style = "pika"
-    if source.startswith("builtin:"):
-        source, style = "builtin", source.split(":", 1)[1]
-    return FetchParams(source=source, builtin=BuiltinParams(count=count, seed=EXTRA_SEED, style=style),
-                       **FETCH_DEFAULTS)
-
-
-def load_source(source: str, count: int, bundle: Bundle) -> Images:
-    """Fetch, resize, gray and encode a source exactly as the pipeline would, with the bundle's settings."""
-    method = bundle.meta.get("resize_method", "lanczos")
-    # In the project's scratch place, never the system temp folder: a kill leaves it to the next sweep.
-    with work_dir(Path.cwd() / "extra") as scratch:
-        raw_dir = scratch / "raw"
-        run_fetch(fetch_params(source, count), raw_dir, None, progress=False)
-        ids, rgb = [], []
-        for image_id, data in iter_raw(raw_dir):
-            ids.append(image_id)
-            rgb.append(square_resize(decode_image(data, FETCH_DEFAULTS["max_pixels"]), bundle.image_size,
-                                     bundle.fill, method, bundle.meta.get("resize_crop", "none")))
-    rgb_array = np.stack(rgb)
-    return Images(ids, rgb_array, rgb_to_gray(rgb_array, bundle.gray_weights),
-                  nearest_palette_index(rgb_array, bundle.palette, bundle.space))
-
-
-def score_extra_source(source: str, count: int, bundle: Bundle, train: Images, params: EvaluateParams
-                       ) -> dict[str, Any]:
-    images = load_source(source, count, bundle)
+def score_extra(folder: Path, bundle: Bundle, train: Images, params: EvaluateParams) -> dict[str, Any] | None:
+    """The model and the cheap baselines on the extra set, or None when the source is off."""
+    loaded = load_extra(folder, bundle)
+    if loaded is None:
+        return None
+    source, images = loaded
     probs = predict_probabilities(bundle.model, images.gray)
     return {"source": source, **score_generalisation(probs, images, train, bundle.palette, params)}

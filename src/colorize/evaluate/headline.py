@@ -13,7 +13,7 @@ for a two-param sweep fits a 120-column terminal (the train stage adds DVCLive's
 | de00 | mean CIEDE2000 colour difference, lower is better (model.ciede2000) |
 | cf | colourfulness (Hasler and Süsstrunk) of the colorized images; the originals' is original.colourfulness |
 | gap | oracle_gap_closed: share of the gray-to-oracle PSNR gap the model closes |
-| xgap | the same on evaluate.extra_source (generalisation); absent when that is off |
+| xgap | the same on the extra set (extra.source, generalisation); absent when that is off |
 
 | fg_acc, fg_psnr, fg_de00 | the same on the foreground only: pixels whose true colour is not the fill |
 """

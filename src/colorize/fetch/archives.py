@@ -16,13 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from colorize.fetch.download import FetchError
+from colorize.core.errors import ArchiveError
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-
-
-class ArchiveError(FetchError):
-    """An archive is unreadable or over a safety cap; the message names the archive."""
 
 
 @dataclass(frozen=True)

@@ -20,27 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.error import HTTPError, URLError
 
-from colorize.core.errors import UserError
+from colorize.core.errors import ChecksumError, DownloadError
 
 USER_AGENT = "colorize-fetch/0.1 (+https://dvc.org)"
 CHUNK_BYTES = 1 << 20
 
 T = TypeVar("T")
-
-
-class FetchError(UserError):
-    """The fetch cannot go on; the message is one line naming the file, URL or param at fault."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))  # one line, even around a library's multi-line text
-
-
-class DownloadError(FetchError):
-    """A download failed for good (after its retries, or at once for a 4xx)."""
-
-
-class ChecksumError(DownloadError):
-    """A file's sha256 differs from the pinned one."""
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from colorize.core.artifacts import atomic_dir, json_bytes, write_json_atomic
+from colorize.core.errors import FetchError
 from colorize.core.images import FORMAT_EXTENSIONS, ImageRejected, inspect_image
 from colorize.core.parallel import available_cpus, bounded_map, process_pool
 from colorize.core.params import FetchParams
 from colorize.core.rawstore import MANIFEST_NAME, write_shards
-from colorize.fetch.download import FetchError
 from colorize.fetch.sources import Candidate, Item, Skip, iter_source
 
-__all__ = ["FetchError", "REASONS", "run_fetch", "summary_line"]
+__all__ = ["REASONS", "empty_manifest", "run_fetch", "summary_line"]
 
 # Every skip reason, with what it means (the README's table is this dict).
 REASONS: dict[str, str] = {
@@ -179,9 +179,15 @@ def _manifest(tally: _Tally, kept: list[_Kept], shard_of: list[str]) -> dict[str
     return {"accepted": accepted, "skipped": skipped, "counts": tally.counts()}
 
 
+def empty_manifest(**record: Any) -> dict[str, Any]:
+    """The manifest of a raw store with no image, plus `record`."""
+    return {**_manifest(_Tally(), [], []), **record}
+
+
 def run_fetch(params: FetchParams, raw_dir: Path, metrics_path: Path | None, progress: bool = True,
-              *, workers: int | None = None) -> dict[str, Any]:
+              *, workers: int | None = None, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """Ingest `params.source` into `raw_dir` (replaced atomically) and write metrics; return the counts.
+    `record` adds keys to the manifest (the extra set's source).
 
     Raises `FetchError` (one line) when the source is unusable or nothing in it is.
     """
@@ -217,7 +223,7 @@ def run_fetch(params: FetchParams, raw_dir: Path, metrics_path: Path | None, pro
 
             shard_of = write_shards(tmp, ((k.id + k.ext, k.size, reader(k)) for k in kept), params.shard_bytes)
         shutil.rmtree(work)
-        manifest = _manifest(tally, kept, shard_of)
+        manifest = {**_manifest(tally, kept, shard_of), **(record or {})}
         (tmp / MANIFEST_NAME).write_bytes(json_bytes(manifest))
     counts = manifest["counts"]
     if metrics_path is not None:

@@ -25,6 +25,7 @@ from urllib.request import url2pathname
 
 from PIL import Image, UnidentifiedImageError
 
+from colorize.core.errors import ChecksumError, DownloadError, SourceError
 from colorize.core.images import DECODED_FORMATS, IMAGE_EXTENSIONS
 from colorize.core.parallel import bounded_map
 from colorize.core.params import BuiltinParams, FetchParams
@@ -35,17 +36,7 @@ from colorize.fetch.archives import (
     has_archive_suffix,
     iter_archive,
 )
-from colorize.fetch.download import (
-    ChecksumError,
-    DownloadError,
-    FetchError,
-    RetryPolicy,
-    download_fs,
-    download_http,
-    read_fs_bytes,
-    sha256_file,
-    verify_sha256,
-)
+from colorize.fetch.download import RetryPolicy, download_fs, download_http, read_fs_bytes, sha256_file, verify_sha256
 
 # OS and tool droppings that are never pictures; names starting with "." are ignored too.
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "ehthumbs.db", "ehthumbs_vista.db", "icon\r", "__macosx",
@@ -57,10 +48,6 @@ CLOUD_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "azure": "azu
                  "abfs": "azure", "abfss": "azure", "oss": "oss", "hdfs": "hdfs", "webhdfs": "webhdfs",
                  "ssh": "ssh", "sftp": "ssh", "webdav": "webdav", "webdavs": "webdav"}
 DOWNLOAD_THREADS = 8  # manifests: downloads overlap, results stay in manifest order
-
-
-class SourceError(FetchError):
-    """`fetch.source` cannot be read as any known kind of source; the message names it."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from colorize.core.artifacts import atomic_dir, json_bytes, read_json
-from colorize.core.errors import UserError
+from colorize.core.errors import BundleError
 from colorize.quantize.palette import palette_from_dict
 
 if TYPE_CHECKING:
@@ -28,10 +28,6 @@ META_FILE = "bundle.json"
 REQUIRED_META = ("image_size", "gray_weights", "fill")
 # Every member of model.keras gets this timestamp: the archive's bytes depend on the model only.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class BundleError(UserError, ValueError):
-    """A model bundle is missing, incomplete or inconsistent."""
 
 
 @dataclass

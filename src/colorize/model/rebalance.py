@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.colour import ArrayError, check_labels, check_positive_int
+from colorize.core.colour import check_labels, check_positive_int
+from colorize.core.errors import ArrayError
 
 
 def count_labels(labels: Any, k: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.errors import UserError
+from colorize.core.errors import NonFiniteTraining
 from colorize.core.params import TrainParams
 from colorize.model.backend import import_keras
 from colorize.model.devices import data_parallel_devices, precision
@@ -223,10 +223,6 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
         **{f"best_{name}": float(values[best_epoch]) for name, values in history.history.items()
            if name.endswith("accuracy")},
     }
-
-
-class NonFiniteTraining(UserError):
-    """The loss or the weights became NaN or infinite: nothing is written."""
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from colorize.core.params import SECTIONS, ParamError, field_check, read_yaml
-from colorize.prep.splitting import InsufficientData, split_counts
+from colorize.core.errors import InsufficientData, ParamError
+from colorize.core.params import load_keys
+from colorize.prep.splitting import split_counts
 
 CROSS_CHECKED = ("fetch.min_images", "resize.image_size", "split.test_size", "split.val_size", "train.arch",
                  "train.unet_depth")
@@ -21,14 +22,7 @@ CROSS_CHECKED = ("fetch.min_images", "resize.image_size", "split.test_size", "sp
 
 def read_cross_checked(path: str | Path = "params.yaml") -> dict[str, Any]:
     """The values of `CROSS_CHECKED`, each validated by its field's check in its section's dataclass."""
-    data = read_yaml(path)
-    values = {}
-    for key in CROSS_CHECKED:
-        section, name = key.split(".", 1)
-        if not isinstance(data.get(section), dict) or name not in data[section]:
-            raise ParamError(f"params.yaml: missing {key}")
-        values[key] = field_check(SECTIONS[section], name)(key, data[section][name])
-    return values
+    return load_keys(CROSS_CHECKED, path)
 
 
 def split_minimum(test_size: float, val_size: float, limit: int = 100_000) -> int:

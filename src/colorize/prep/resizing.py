@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from functools import partial
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -15,7 +16,7 @@ from colorize.core.artifacts import SHARD_BYTES, ShardedArrayWriter, atomic_dir
 from colorize.core.errors import UserError
 from colorize.core.images import ImageRejected, decode_image
 from colorize.core.parallel import ordered_map
-from colorize.core.rawstore import iter_raw, read_manifest
+from colorize.core.rawstore import EXTRA_SOURCE_KEY, iter_raw, read_manifest
 from colorize.prep.transforms import square_resize
 
 CHUNK = 256
@@ -42,9 +43,10 @@ def _chunks(items: Iterator[tuple[str, bytes]], size: int) -> Iterator[list[tupl
 
 
 def resize_raw(raw_dir: Path, out_dir: Path, size: int, fill: Sequence[int], method: str,
-               workers: int | None = None, progress: bool = True, crop: str = "none") -> int:
+               workers: int | None = None, progress: bool = True, crop: str = "none",
+               record: dict[str, Any] | None = None) -> int:
     """Decode every raw image, composite onto `fill`, (crop to the drawing,) pad to a square, resize:
-    sharded uint8 (N, S, S, 3)."""
+    sharded uint8 (N, S, S, 3). `record` adds keys to the index."""
     total = read_manifest(raw_dir)["counts"]["accepted"]
     workers = workers or (os.cpu_count() or 1)
     chunks = _chunks(iter_raw(raw_dir), CHUNK)
@@ -56,5 +58,19 @@ def resize_raw(raw_dir: Path, out_dir: Path, size: int, fill: Sequence[int], met
             for image_id, array in rows:
                 writer.append(image_id, array)
             bar.update(len(rows))
-        writer.close({"size": size, "fill": list(fill), "method": method, "crop": crop})
+        writer.close({"size": size, "fill": list(fill), "method": method, "crop": crop, **(record or {})})
     return len(writer.ids)
+
+
+def resize_extra(raw_dir: Path, out_dir: Path, size: int, fill: Sequence[int], method: str,
+                 crop: str = "none", progress: bool = True) -> tuple[str | None, int]:
+    """The extra set resized exactly as the training set, its index recording the source (None: off, and
+    no image); returns (source, images)."""
+    manifest = read_manifest(raw_dir)
+    if EXTRA_SOURCE_KEY not in manifest:
+        raise UserError(f"{raw_dir} is not an extra set (its manifest records no source): rerun `dvc repro "
+                        f"fetch_extra`")
+    source = manifest[EXTRA_SOURCE_KEY]
+    count = resize_raw(raw_dir, out_dir, size, fill, method, progress=progress, crop=crop,
+                       record={EXTRA_SOURCE_KEY: source})
+    return source, count

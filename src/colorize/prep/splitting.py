@@ -6,11 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from colorize.core.errors import UserError
-
-
-class InsufficientData(UserError, ValueError):
-    """Too few images for what a stage needs."""
+from colorize.core.errors import InsufficientData
 
 
 def split_counts(n: int, test_size: float, val_size: float) -> tuple[int, int, int]:

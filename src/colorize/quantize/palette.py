@@ -8,11 +8,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from colorize.core.colour import lab_to_rgb, rgb_to_lab
-from colorize.core.errors import UserError
-
-
-class PaletteError(UserError, ValueError):
-    """The training pixels cannot support the requested palette."""
+from colorize.core.errors import PaletteError
 
 
 def sample_pixels(images: np.ndarray, count: int, seed: int) -> np.ndarray:
