@@ -153,13 +153,15 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
     from colorize.core.images import ImageRejected, decode_image
     from colorize.evaluate.decoding import decode
     from colorize.model.bundle import predict_probabilities
+    from colorize.prep.transforms import DEFAULT_METHOD, NO_CROP
 
     errors, ready = [], []
     for job in jobs:
         try:
             image = decode_image(job.source.read_bytes(), max_pixels, "--max-pixels")
             prepared = prepare(image, bundle.image_size, bundle.fill, bundle.gray_weights,
-                               bundle.meta.get("resize_method", "lanczos"), bundle.meta.get("resize_crop", "none"))
+                               bundle.meta.get("resize_method", DEFAULT_METHOD),
+                               bundle.meta.get("resize_crop", NO_CROP))
             ready.append((job, prepared))
         except ImageRejected as exc:
             errors.append(f"{job.source}: {exc}")

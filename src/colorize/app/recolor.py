@@ -16,6 +16,8 @@ from PIL import Image
 
 from colorize.core.colour import rgb_to_lab
 from colorize.prep.transforms import (
+    DEFAULT_METHOD,
+    NO_CROP,
     composite_on_fill,
     content_size,
     drawing_box,
@@ -34,7 +36,7 @@ class Prepared:
 
 
 def prepare(image: Image.Image, size: int, fill: Sequence[int], weights: Sequence[float],
-            method: str = "lanczos", crop: str = "none") -> Prepared:
+            method: str = DEFAULT_METHOD, crop: str = NO_CROP) -> Prepared:
     """Full-resolution gray and the model's padded, resized gray input.
 
     The gray is taken first, at full resolution, so two pictures with equal gray get equal results

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from colorize.core.artifacts import SHARD_BYTES, ShardedArrayWriter, atomic_dir, read_index
 from colorize.core.streaming import open_shard
-from colorize.prep.transforms import rgb_to_gray
+from colorize.prep.transforms import NO_CROP, rgb_to_gray
 
 CHUNK = 256
 
@@ -36,7 +36,7 @@ def gray_from_resized(resized_dir: Path, out_dir: Path, weights: Sequence[float]
     """gray = w . RGB / 255 for every image: sharded float32 (N, S, S)."""
     index = read_index(resized_dir)
     extra = {"weights": list(weights), "size": index["size"], "fill": index["fill"], "method": index["method"],
-             "crop": index.get("crop", "none")}
+             "crop": index.get("crop", NO_CROP)}
     return map_rows(resized_dir, out_dir, "gray", lambda rgb: rgb_to_gray(rgb, weights), extra, "grayscale",
                     progress)
 

@@ -17,7 +17,7 @@ from colorize.core.errors import UserError
 from colorize.core.images import ImageRejected, decode_image
 from colorize.core.parallel import ordered_map
 from colorize.core.rawstore import EXTRA_SOURCE_KEY, iter_raw, read_manifest
-from colorize.prep.transforms import square_resize
+from colorize.prep.transforms import NO_CROP, square_resize
 
 CHUNK = 256
 # fetch already refused decompression bombs with its own limit; this only stops a corrupt raw store.
@@ -25,7 +25,7 @@ DECODE_PIXEL_LIMIT = 2**31
 
 
 def _resize_chunk(items: list[tuple[str, bytes]], size: int, fill: Sequence[int], method: str,
-                  crop: str = "none") -> list[tuple[str, np.ndarray]]:
+                  crop: str = NO_CROP) -> list[tuple[str, np.ndarray]]:
     out = []
     for image_id, data in items:
         try:
@@ -43,7 +43,7 @@ def _chunks(items: Iterator[tuple[str, bytes]], size: int) -> Iterator[list[tupl
 
 
 def resize_raw(raw_dir: Path, out_dir: Path, size: int, fill: Sequence[int], method: str,
-               workers: int | None = None, progress: bool = True, crop: str = "none",
+               workers: int | None = None, progress: bool = True, crop: str = NO_CROP,
                record: dict[str, Any] | None = None) -> int:
     """Decode every raw image, composite onto `fill`, (crop to the drawing,) pad to a square, resize:
     sharded uint8 (N, S, S, 3). `record` adds keys to the index."""
@@ -63,7 +63,7 @@ def resize_raw(raw_dir: Path, out_dir: Path, size: int, fill: Sequence[int], met
 
 
 def resize_extra(raw_dir: Path, out_dir: Path, size: int, fill: Sequence[int], method: str,
-                 crop: str = "none", progress: bool = True) -> tuple[str | None, int]:
+                 crop: str = NO_CROP, progress: bool = True) -> tuple[str | None, int]:
     """The extra set resized exactly as the training set, its index recording the source (None: off, and
     no image); returns (source, images)."""
     manifest = read_manifest(raw_dir)

@@ -14,6 +14,9 @@ RESAMPLING = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
 }
+# What a caller gets without naming a method, and what a bundle that predates `resize_method` used.
+DEFAULT_METHOD = "lanczos"
+NO_CROP = "none"
 
 
 def composite_on_fill(image: Image.Image, fill: Sequence[int]) -> Image.Image:
@@ -37,8 +40,8 @@ def crop_to_content(image: Image.Image, fill: Sequence[int]) -> Image.Image:
     return image if box is None else image.crop(box)
 
 
-def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: str = "lanczos",
-                  crop: str = "none") -> np.ndarray:
+def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: str = DEFAULT_METHOD,
+                  crop: str = NO_CROP) -> np.ndarray:
     """Composite, (crop to the drawing,) pad to a square with `fill`, resize to size x size: uint8 (size, size, 3).
 
     The picture is scaled first (each side at least one pixel, so a 7000x20 strip does not vanish) and
@@ -52,7 +55,7 @@ def square_resize(image: Image.Image, size: int, fill: Sequence[int], method: st
     return np.asarray(padded, dtype=np.uint8)
 
 
-def square_resize_gray(gray01: np.ndarray, size: int, fill_gray: float, method: str = "lanczos",
+def square_resize_gray(gray01: np.ndarray, size: int, fill_gray: float, method: str = DEFAULT_METHOD,
                        high: float = 1.0) -> np.ndarray:
     """`square_resize` for a gray float image (H, W): float32 (size, size) in [0, high], same geometry."""
     image = Image.fromarray(np.ascontiguousarray(gray01, dtype=np.float32), mode="F")
