@@ -10,17 +10,8 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 from sklearn.neighbors import NearestNeighbors
 
-from colorize.core.colour import (
-    check_gray,
-    check_labels,
-    check_palette,
-    check_positive_int,
-    check_rgb,
-    gray_to_lightness,
-    lab_to_rgb,
-    reduce_chroma,
-    rgb_to_lab,
-)
+from colorize.core.checks import check_gray, check_labels, check_palette, check_positive_int, check_rgb
+from colorize.core.colour import gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
 from colorize.core.errors import ArrayError
 from colorize.core.streaming import ShardedRows
 

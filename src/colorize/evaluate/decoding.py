@@ -14,16 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.colour import (
-    check_gray,
-    check_palette,
-    check_positive_int,
-    check_rgb,
-    gray_to_lightness,
-    lab_to_rgb,
-    reduce_chroma,
-    rgb_to_lab,
-)
+from colorize.core.checks import check_gray, check_palette, check_positive_int, check_rgb
+from colorize.core.colour import gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
 from colorize.core.errors import ArrayError, BundleError
 
 METHODS = ("argmax", "mean", "annealed_mean")

@@ -13,7 +13,8 @@ import numpy as np
 from skimage.color import deltaE_ciede2000
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from colorize.core.colour import check_labels, check_positive_int, check_rgb, check_same_shape, rgb_to_lab
+from colorize.core.checks import check_labels, check_positive_int, check_rgb, check_same_shape
+from colorize.core.colour import rgb_to_lab
 from colorize.core.errors import ArrayError
 from colorize.evaluate.decoding import DEFAULT_BATCH, check_probabilities
 

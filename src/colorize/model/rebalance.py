@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from colorize.core.colour import check_labels, check_positive_int
+from colorize.core.checks import check_labels, check_positive_int
 from colorize.core.errors import ArrayError
 
 
