@@ -11,39 +11,30 @@ from colorize.core.stage import run_stage, stage_args
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from colorize.evaluate.evaluation import Images
-
 # 6 panels x 96 px = 576 px a strip: `dvc plots diff` of two revisions fits a 1400 px window.
 SAMPLE_CELL = 96
-SAMPLE_COLUMNS = ("gray_lookup", "example_transfer", "oracle", "model")
 
 
-def load_images(args, ids: list[str]) -> Images:
-    from colorize.core.dataset import load_part
-    from colorize.evaluate.evaluation import Images
-
-    return Images(ids, load_part(args.resized, ids), load_part(args.gray, ids), load_part(args.labels, ids))
-
-
-def write_samples(folder: Path, test: Images, images: dict, count: int) -> None:
-    """gray | original | each baseline | model for the first `count` test ids: stable names sample-<i>.png."""
+def write_samples(folder: Path, images: dict) -> None:
+    """gray | original | each baseline | model for the first test ids: stable names sample-<i>.png."""
     from colorize.core.artifacts import atomic_dir
     from colorize.core.colour import gray_to_rgb_uint8
     from colorize.core.figures import save_png, strip
+    from colorize.evaluate.evaluation import SAMPLE_METHODS
 
     with atomic_dir(folder) as tmp:
-        for i in range(min(count, len(test.ids))):
-            panels = [gray_to_rgb_uint8(test.gray[i]), test.rgb[i], *(images[name][i] for name in SAMPLE_COLUMNS)]
+        for i in range(len(images.get("gray", ()))):
+            panels = [gray_to_rgb_uint8(images["gray"][i]), images["original"][i],
+                      *(images[name][i] for name in SAMPLE_METHODS)]
             titles = ["gray", "original", "lookup", "transfer", "oracle", "model"]
             save_png(tmp / f"sample-{i}.png", strip(panels, titles, cell=SAMPLE_CELL))
 
 
 def main() -> None:
     from colorize.core.artifacts import write_json_atomic
-    from colorize.core.dataset import load_split
+    from colorize.core.dataset import load_split, part_rows
     from colorize.core.params import load_section
-    from colorize.core.streaming import ShardedRows
-    from colorize.evaluate.evaluation import Images, score_all
+    from colorize.evaluate.evaluation import BatchPredictions, Images, score_all
     from colorize.evaluate.generalisation import score_extra
     from colorize.evaluate.headline import headline
     from colorize.model.bundle import load_bundle, predict_probabilities
@@ -55,19 +46,21 @@ def main() -> None:
     params = load_section("evaluate", args.params)
     bundle = load_bundle(args.model)
     split = load_split(args.split)
-    test = load_images(args, split["test"])
-    # The baselines read the training split from memory-mapped shards, a batch at a time.
-    train = Images(split["train"], *(ShardedRows(folder, split["train"])
-                                     for folder in (args.resized, args.gray, args.labels)))
-    probs = predict_probabilities(bundle.model, test.gray)
-    metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill)
+    # Both splits are read from memory-mapped shards, a batch at a time; the model runs on one batch of
+    # test images at a time (score_all), so memory does not grow with the number of images.
+    test, train = (Images(split[part], *(part_rows(folder, split[part])
+                                         for folder in (args.resized, args.gray, args.labels)))
+                   for part in ("test", "train"))
+    probs = BatchPredictions(lambda gray: predict_probabilities(bundle.model, gray), test.gray)
+    metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill,
+                                            samples=params.samples)
     extra = score_extra(args.extra, bundle, train, params)
     if extra is not None:
         metrics["extra"] = extra
     write_json_atomic(args.details, metrics)
     write_json_atomic(args.metrics, headline(metrics))
     write_json_atomic(args.per_colour, per_colour)
-    write_samples(args.samples, test, images, params.samples)
+    write_samples(args.samples, images)
     model, gray = metrics["model"], metrics["baselines"]["gray"]
     gap = "n/a" if model["oracle_gap_closed"] is None else f"{model['oracle_gap_closed']:.2f}"
     print(f"evaluate: {len(test.ids)} test images, {metrics['model_decoding']}: accuracy {model['accuracy']:.3f}, "

@@ -217,3 +217,13 @@ def test_a_bundle_with_the_gray_prior_loads_in_a_fresh_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bundle")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "gray_prior"
+
+
+def test_evaluate_batches_hold_whole_prediction_batches():
+    # score_all runs the model EVAL_BATCH images at a time: a multiple of predict_probabilities' batch,
+    # so the model sees the same batches as on the whole test split.
+    import inspect
+
+    from colorize.evaluate.evaluation import EVAL_BATCH
+
+    assert EVAL_BATCH % inspect.signature(predict_probabilities).parameters["batch_size"].default == 0

@@ -1,12 +1,35 @@
-"""evaluation.py: score_all on a tiny synthetic case, the gap-closed formula, the per-colour table."""
+"""evaluation.py: score_all on a tiny synthetic case, batch-wise equal to the whole-array metrics, the
+gap-closed formula, the per-colour table."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from colorize.core.colour import gray_to_rgb_uint8
 from colorize.core.params import EvaluateParams
-from colorize.evaluate.evaluation import Images, gap_closed, per_colour_table, score_all
+from colorize.evaluate.baselines import TRANSFER_BATCH, GrayLookup, example_transfer
+from colorize.evaluate.decoding import DEFAULT_BATCH, METHODS, decode, keep_luminance, predicted_labels
+from colorize.evaluate.evaluation import (
+    EVAL_BATCH,
+    BatchPredictions,
+    Images,
+    gap_closed,
+    labelled_scores,
+    per_colour_table,
+    score_all,
+)
+from colorize.evaluate.metrics import (
+    colour_confusions,
+    colourfulness,
+    confusion_matrix,
+    foreground_accuracy,
+    foreground_image_metrics,
+    foreground_mask,
+    image_metrics,
+    pixel_accuracy,
+    top_k_accuracy,
+)
 from colorize.prep.transforms import rgb_to_gray
 from colorize.quantize.palette import nearest_palette_index
 from repo_params import repo_params
@@ -41,7 +64,8 @@ def parts(make_blocky) -> tuple[Images, Images]:
 @pytest.mark.parametrize("keep", [False, True])
 def test_perfect_probabilities_score_like_the_oracle(parts, keep):
     test, train = parts
-    metrics, per_colour, images = score_all(one_hot(test.labels), test, train, PALETTE, params("argmax", keep))
+    metrics, per_colour, images = score_all(one_hot(test.labels), test, train, PALETTE, params("argmax", keep),
+                                            samples=3)
     oracle = metrics["baselines"]["oracle_keep_luminance" if keep else "oracle"]
     model = metrics["model"]
     assert metrics["model_decoding"] == ("argmax_keep_luminance" if keep else "argmax")
@@ -75,7 +99,8 @@ def test_uniform_probabilities_score_below_the_oracle(parts):
 
 def test_every_decoding_and_baseline_is_scored(parts):
     test, train = parts
-    metrics, _, images = score_all(one_hot(test.labels), test, train, PALETTE, params("annealed_mean", True))
+    metrics, _, images = score_all(one_hot(test.labels), test, train, PALETTE, params("annealed_mean", True),
+                                   samples=3)
     assert metrics["model_decoding"] == "annealed_mean_keep_luminance"
     assert set(metrics["model_decodings"]) == {f"{m}{s}" for m in ("argmax", "mean", "annealed_mean")
                                                for s in ("", "_keep_luminance")}
@@ -113,7 +138,7 @@ def test_gap_closed_formula():
 def test_per_colour_table():
     labels = np.array([[[0, 0, 1, 1], [1, 3, 3, 3]]], np.uint8)
     pred = np.array([[[0, 1, 1, 1], [0, 3, 3, 0]]], np.uint8)
-    table = per_colour_table(pred, labels, PALETTE)
+    table = per_colour_table(confusion_matrix(pred, labels, K), PALETTE)
     assert len(table) == K
     assert [row["colour"] for row in table] == list(range(K))
     assert table[1]["hex"] == "#c82828" and table[4]["hex"] == "#fafafa"
@@ -147,3 +172,105 @@ def test_without_fill_there_are_no_foreground_keys(parts):
     metrics, _, _ = score_all(one_hot(test.labels), test, train, PALETTE, params())
     assert not any(key.startswith("fg_") for key in metrics["model"])
     assert "foreground_share" not in metrics["original"]
+
+
+# --- batch-wise scoring == the whole-array metrics ----------------------------------------------------------
+
+def soft_model(gray: np.ndarray) -> np.ndarray:
+    """A stand-in model, a function of each pixel's gray: probabilities peaked at the palette colour of
+    nearest gray level, not one-hot (so mean and annealed_mean differ from argmax)."""
+    levels = rgb_to_gray(PALETTE[None], WEIGHTS)[0]
+    logits = -((np.asarray(gray)[..., None] - levels) ** 2) * 40.0
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_batch_wise_scores_equal_the_whole_array_metrics_for_any_batch_size(make_blocky):
+    test, train = make_images(7, 3, make_blocky), make_images(6, 4, make_blocky)
+    fill = PALETTE[K - 1].tolist()
+    test.rgb[test.labels == K - 1] = fill  # a page of exactly the fill colour: foreground metrics matter
+    setting = params("annealed_mean", True)
+    probs = soft_model(test.gray)
+    seen = []
+
+    def predict(gray):
+        seen.append(len(gray))
+        return soft_model(gray)
+
+    runs = {size: score_all(BatchPredictions(predict, test.gray), test, train, PALETTE, setting, fill=fill,
+                            samples=5, batch=size)
+            for size in (1, 2, 3, 7, EVAL_BATCH)}
+    assert seen == [1] * 7 + [2, 2, 2, 1] + [3, 3, 1] + [7] + [7]  # each batch predicted once
+    whole, per_colour, images = runs[7]
+    for size, (metrics, table, drawn) in runs.items():
+        assert metrics == whole and table == per_colour, size  # exact, not approximately
+        assert drawn.keys() == images.keys()
+        for name in drawn:
+            np.testing.assert_array_equal(drawn[name], images[name], err_msg=f"{size} {name}")
+
+    # The same numbers as the whole-array functions on the whole split.
+    pred = predicted_labels(probs)
+    mask = foreground_mask(test.rgb, fill)
+    for method in METHODS:
+        rgb = decode(probs, PALETTE, method, setting.temperature)
+        for name, image in ((method, rgb), (f"{method}_keep_luminance", keep_luminance(rgb, test.gray))):
+            assert whole["model_decodings"][name] == {
+                "accuracy": pixel_accuracy(pred, test.labels), **image_metrics(image, test.rgb),
+                "fg_accuracy": foreground_accuracy(pred, test.labels, mask),
+                **foreground_image_metrics(image, test.rgb, mask)}, name
+    assert whole["model"]["top5_accuracy"] == top_k_accuracy(probs, test.labels, 5)
+    assert whole["worst_confusions"] == [{"true": t, "predicted": p, "share": share}
+                                         for t, p, share in colour_confusions(pred, test.labels, K)]
+    assert per_colour == per_colour_table(confusion_matrix(pred, test.labels, K), PALETTE)
+    assert whole["original"] == {"colourfulness": float(np.mean(colourfulness(test.rgb))),
+                                 "foreground_share": float(mask.mean())}
+    transfer = example_transfer(train.rgb, train.gray, test.gray, setting.transfer_pixels, setting.seed)
+    lookup = GrayLookup().fit(train.gray, train.labels, K).predict(test.gray)
+    baselines = whole["baselines"]
+    assert baselines["example_transfer"] == {**image_metrics(transfer, test.rgb),
+                                             **foreground_image_metrics(transfer, test.rgb, mask)}
+    assert baselines["gray"] == {**image_metrics(gray_to_rgb_uint8(test.gray), test.rgb),
+                                 **foreground_image_metrics(gray_to_rgb_uint8(test.gray), test.rgb, mask)}
+    for name, labels, keep in (("gray_lookup", lookup, False), ("gray_lookup_keep_luminance", lookup, True),
+                               ("oracle", test.labels, False), ("oracle_keep_luminance", test.labels, True)):
+        entry = {key: value for key, value in baselines[name].items() if not key.startswith("fg_")}
+        assert entry == labelled_scores(labels, test, PALETTE, keep), name
+        assert baselines[name]["fg_accuracy"] == foreground_accuracy(labels, test.labels, mask), name
+    np.testing.assert_array_equal(images["example_transfer"], transfer[:5])
+    np.testing.assert_array_equal(images["model"], keep_luminance(
+        decode(probs, PALETTE, "annealed_mean", setting.temperature), test.gray)[:5])
+    np.testing.assert_array_equal(images["gray"], test.gray[:5])
+    np.testing.assert_array_equal(images["original"], test.rgb[:5])
+
+
+def test_scoring_reads_memory_mapped_shards_like_arrays(tmp_path, make_blocky):
+    from colorize.core.artifacts import write_sharded
+    from colorize.core.streaming import ShardedRows
+
+    test, train = make_images(5, 5, make_blocky), make_images(6, 6, make_blocky)
+    parts = {}
+    for part in (test, train):
+        arrays = []
+        for name, array in (("rgb", part.rgb), ("gray", part.gray), ("labels", part.labels)):
+            folder = tmp_path / f"{part.ids[0]}-{name}"
+            folder.mkdir()
+            write_sharded(folder, name, part.ids, array, shard_bytes=2 * array[0].nbytes)
+            arrays.append(ShardedRows(folder, part.ids))
+        parts[part.ids[0]] = Images(part.ids, *arrays)
+    streamed = score_all(BatchPredictions(soft_model, parts[test.ids[0]].gray), parts[test.ids[0]],
+                         parts[train.ids[0]], PALETTE, params("mean", True), samples=2, batch=2)
+    in_memory = score_all(soft_model(test.gray), test, train, PALETTE, params("mean", True), samples=2, batch=2)
+    assert streamed[:2] == in_memory[:2]
+    assert all(np.array_equal(streamed[2][name], in_memory[2][name]) for name in in_memory[2])
+
+
+def test_probabilities_must_cover_the_test_images(parts):
+    test, train = parts
+    with pytest.raises(ValueError, match="probs cover 2 images but the test part has 3"):
+        score_all(one_hot(test.labels[:2]), test, train, PALETTE, params())
+
+
+def test_eval_batch_is_a_multiple_of_every_chunk_inside():
+    # Then every chunk of prediction, decoding, the metrics and example transfer holds the same images
+    # as when the whole split is scored at once (bundle.predict_probabilities' batch: test_bundle.py).
+    assert EVAL_BATCH % DEFAULT_BATCH == 0 and EVAL_BATCH % TRANSFER_BATCH == 0

@@ -7,6 +7,8 @@ from colorize.core.errors import ArrayError
 from colorize.evaluate.decoding import predicted_labels
 from colorize.evaluate.metrics import (
     PSNR_CAP_DB,
+    ImageMetricsAccumulator,
+    LabelCounts,
     ciede2000,
     colour_confusions,
     colourfulness,
@@ -18,8 +20,10 @@ from colorize.evaluate.metrics import (
     per_colour_accuracy,
     pixel_accuracy,
     psnr,
+    recall_per_colour,
     ssim,
     top_k_accuracy,
+    worst_confusions,
 )
 
 
@@ -192,3 +196,49 @@ def test_foreground_accuracy_counts_only_masked_pixels():
     assert foreground_accuracy(pred, labels, mask) == 0.5
     with pytest.raises(ArrayError, match="mask"):
         foreground_accuracy(pred, labels, mask[:, :1])
+
+
+# --- batch-wise accumulators == whole-array results ---------------------------------------------------
+
+def _batches(n, sizes):
+    start = 0
+    for size in sizes:
+        yield slice(start, min(start + size, n))
+        start += size
+
+
+def test_image_metrics_accumulated_in_batches_equal_the_whole_array_result():
+    rng = np.random.default_rng(3)
+    pred = rng.integers(0, 256, size=(9, 16, 16, 3), dtype=np.uint8)
+    truth = rng.integers(0, 256, size=(9, 16, 16, 3), dtype=np.uint8)
+    mask = rng.random((9, 16, 16)) < 0.3
+    mask[2] = False  # an image without foreground counts in neither foreground mean
+    scores, foreground = ImageMetricsAccumulator(), ImageMetricsAccumulator(image=False)
+    for part in _batches(9, (4, 1, 4)):
+        scores.add(pred[part], truth[part], mask[part])
+        foreground.add(pred[part], truth[part], mask[part])
+    assert scores.result() == {**image_metrics(pred, truth), **foreground_image_metrics(pred, truth, mask)}
+    assert foreground.result() == foreground_image_metrics(pred, truth, mask)
+    with pytest.raises(ArrayError, match="no images"):
+        ImageMetricsAccumulator().result()
+
+
+def test_label_counts_in_batches_equal_accuracy_confusion_top_k_and_foreground():
+    rng = np.random.default_rng(4)
+    probs = rng.random((7, 6, 6, 5)).astype(np.float32)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    labels = rng.integers(0, 5, size=(7, 6, 6)).astype(np.uint8)
+    mask = rng.random((7, 6, 6)) < 0.4
+    pred = predicted_labels(probs)
+    counts = LabelCounts(5, top_k=3)
+    for part in _batches(7, (3, 3, 1)):
+        counts.add(pred[part], labels[part], probs[part], mask[part])
+    assert counts.accuracy() == pixel_accuracy(pred, labels)
+    assert counts.top_k_accuracy() == top_k_accuracy(probs, labels, 3)
+    assert counts.masked_accuracy() == foreground_accuracy(pred, labels, mask)
+    np.testing.assert_array_equal(counts.confusion, confusion_matrix(pred, labels, 5))
+    assert worst_confusions(counts.confusion) == colour_confusions(pred, labels, 5)
+    assert recall_per_colour(counts.confusion) == per_colour_accuracy(pred, labels, 5)
+    with pytest.raises(ValueError, match="probabilities"):
+        counts.add(pred, labels)
+    assert LabelCounts(5).masked_accuracy() is None

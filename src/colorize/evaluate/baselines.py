@@ -163,56 +163,69 @@ def _pixels_at(images: Any, flat: np.ndarray, per_image: int, chunk: int = TRANS
 
 def example_transfer(train_rgb: Any, train_gray01: Any, test_gray01: Any, n_pixels: int, seed: int,
                      window: int = 5) -> np.ndarray:
-    """Colorize gray images by copying chroma from the most similar sampled training pixel.
-
-    After Welsh, Ashikhmin & Mueller (2002), without their luminance remapping (training and test
-    images come from one distribution): features are the CIELAB lightness of the gray and its local
-    standard deviation (window x window), each divided by its spread over the sample so they weigh
-    equally; at most `n_pixels` training pixels are drawn at random (seeded). Each test pixel keeps its
-    own lightness and takes the a/b chroma of its nearest neighbour, shrunk into the sRGB gamut where
-    needed. Returns uint8 RGB (N_test, H, W, 3).
-    """
-    if isinstance(train_rgb, ShardedRows) and isinstance(train_gray01, ShardedRows):
-        train_gray = train_gray01  # verified shards, read a batch at a time below: never whole
-    else:
-        train_rgb = check_rgb("train_rgb", train_rgb, ndim=4)
-        train_gray = check_gray("train_gray", train_gray01, ndim=3)
+    """Colorize gray images by copying chroma from the most similar sampled training pixel
+    (ExampleTransfer fitted on the training images, applied to `test_gray01`). Returns uint8 RGB
+    (N_test, H, W, 3)."""
     test_gray = check_gray("test_gray", test_gray01, ndim=3)
-    if train_rgb.shape[:-1] != train_gray.shape:
-        raise ArrayError(f"train_rgb {train_rgb.shape} and train_gray {train_gray.shape} must cover "
-                         "the same pixels")
-    n_pixels = check_positive_int("n_pixels", n_pixels)
-    window = check_positive_int("window", window)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    per_image = train_gray.shape[1] * train_gray.shape[2]
-    total = train_gray.shape[0] * per_image
-    if total == 0:
-        raise ArrayError("train_gray holds no pixels to transfer from")
+    return ExampleTransfer(train_rgb, train_gray01, n_pixels, seed, window).apply(test_gray)
 
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(total, size=min(n_pixels, total), replace=False))
-    features = np.empty((sample.size, 2), dtype=np.float64)
-    # Only images holding sampled pixels need their features computed.
-    for start in range(0, train_gray.shape[0], TRANSFER_BATCH):
-        lo, hi = np.searchsorted(sample, [start * per_image, (start + TRANSFER_BATCH) * per_image])
-        if lo == hi:
-            continue
-        chunk = _luminance_features(gray_to_lightness(np.asarray(train_gray[start:start + TRANSFER_BATCH])), window)
-        features[lo:hi] = chunk[sample[lo:hi] - start * per_image]
-    scale = features.std(axis=0)
-    scale[scale == 0] = 1.0  # a constant feature cannot tell pixels apart; leave it as is
-    # Of training pixels with equal features, the first sampled one stands for all.
-    features, first, _ = _unique_features(features)
-    chroma = rgb_to_lab(_pixels_at(train_rgb, sample[first], per_image))[:, 1:]
-    search = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(features / scale)
 
-    out = np.empty((*test_gray.shape, 3), dtype=np.uint8)
-    for start in range(0, test_gray.shape[0], TRANSFER_BATCH):
-        lightness = gray_to_lightness(test_gray[start:start + TRANSFER_BATCH])
-        query, _, inverse = _unique_features(_luminance_features(lightness, window))
-        nearest = search.kneighbors(query / scale, return_distance=False)[inverse, 0]
-        lab = np.concatenate([lightness.reshape(-1, 1), chroma[nearest]], axis=1)
-        # Shrink chroma into the gamut rather than clip RGB, so the lightness stays the input's.
-        out[start:start + TRANSFER_BATCH] = lab_to_rgb(reduce_chroma(lab)).reshape(lightness.shape + (3,))
-    return out
+class ExampleTransfer:
+    """Example-based colorization after Welsh, Ashikhmin & Mueller (2002), without their luminance
+    remapping (training and test images come from one distribution).
+
+    Features are the CIELAB lightness of the gray and its local standard deviation (window x window),
+    each divided by its spread over the sample so they weigh equally; at most `n_pixels` training pixels
+    are drawn at random (seeded). `apply` gives each test pixel its own lightness and the a/b chroma of
+    its nearest neighbour, shrunk into the sRGB gamut where needed; each pixel's answer depends on its
+    image alone, so test images may come a batch at a time.
+    """
+
+    def __init__(self, train_rgb: Any, train_gray01: Any, n_pixels: int, seed: int, window: int = 5):
+        if isinstance(train_rgb, ShardedRows) and isinstance(train_gray01, ShardedRows):
+            train_gray = train_gray01  # verified shards, read a batch at a time below: never whole
+        else:
+            train_rgb = check_rgb("train_rgb", train_rgb, ndim=4)
+            train_gray = check_gray("train_gray", train_gray01, ndim=3)
+        if train_rgb.shape[:-1] != train_gray.shape:
+            raise ArrayError(f"train_rgb {train_rgb.shape} and train_gray {train_gray.shape} must cover "
+                             "the same pixels")
+        n_pixels = check_positive_int("n_pixels", n_pixels)
+        self.window = check_positive_int("window", window)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        per_image = train_gray.shape[1] * train_gray.shape[2]
+        total = train_gray.shape[0] * per_image
+        if total == 0:
+            raise ArrayError("train_gray holds no pixels to transfer from")
+
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(total, size=min(n_pixels, total), replace=False))
+        features = np.empty((sample.size, 2), dtype=np.float64)
+        # Only images holding sampled pixels need their features computed.
+        for start in range(0, train_gray.shape[0], TRANSFER_BATCH):
+            lo, hi = np.searchsorted(sample, [start * per_image, (start + TRANSFER_BATCH) * per_image])
+            if lo == hi:
+                continue
+            chunk = _luminance_features(gray_to_lightness(np.asarray(train_gray[start:start + TRANSFER_BATCH])),
+                                        self.window)
+            features[lo:hi] = chunk[sample[lo:hi] - start * per_image]
+        self.scale = features.std(axis=0)
+        self.scale[self.scale == 0] = 1.0  # a constant feature cannot tell pixels apart; leave it as is
+        # Of training pixels with equal features, the first sampled one stands for all.
+        features, first, _ = _unique_features(features)
+        self.chroma = rgb_to_lab(_pixels_at(train_rgb, sample[first], per_image))[:, 1:]
+        self.search = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(features / self.scale)
+
+    def apply(self, test_gray01: Any) -> np.ndarray:
+        """uint8 RGB (N, H, W, 3) for gray images (N, H, W) in [0, 1]."""
+        test_gray = check_gray("test_gray", test_gray01, ndim=3)
+        out = np.empty((*test_gray.shape, 3), dtype=np.uint8)
+        for start in range(0, test_gray.shape[0], TRANSFER_BATCH):
+            lightness = gray_to_lightness(test_gray[start:start + TRANSFER_BATCH])
+            query, _, inverse = _unique_features(_luminance_features(lightness, self.window))
+            nearest = self.search.kneighbors(query / self.scale, return_distance=False)[inverse, 0]
+            lab = np.concatenate([lightness.reshape(-1, 1), self.chroma[nearest]], axis=1)
+            # Shrink chroma into the gamut rather than clip RGB, so the lightness stays the input's.
+            out[start:start + TRANSFER_BATCH] = lab_to_rgb(reduce_chroma(lab)).reshape(lightness.shape + (3,))
+        return out

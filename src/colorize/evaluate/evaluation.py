@@ -1,32 +1,39 @@
 """Score the model and the baselines on the same test images with the same metrics.
 
-Pure NumPy once the model's probabilities are known: `score_all` takes them as an argument, so it is
-tested without Keras.
+Pure NumPy once the model's probabilities are known: `score_all` takes them as an argument (an array, or
+BatchPredictions that runs the model a batch at a time), so it is tested without Keras.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from colorize.core.checks import check_positive_int
 from colorize.core.colour import gray_to_rgb_uint8, rgb_to_lab
+from colorize.core.errors import ArrayError
 from colorize.core.params import EvaluateParams
-from colorize.evaluate.baselines import GrayLookup, example_transfer, oracle
+from colorize.evaluate.baselines import ExampleTransfer, GrayLookup
 from colorize.evaluate.decoding import METHODS, decode, keep_luminance, predicted_labels
 from colorize.evaluate.metrics import (
-    colour_confusions,
+    ImageMetricsAccumulator,
+    LabelCounts,
     colourfulness,
-    foreground_accuracy,
-    foreground_image_metrics,
     foreground_mask,
     image_metrics,
-    per_colour_accuracy,
     pixel_accuracy,
-    top_k_accuracy,
+    recall_per_colour,
+    worst_confusions,
 )
+
+# Test images scored at once. Memory: their probabilities (256 x 64x64 x 32 x 4 B = 128 MiB at the
+# defaults) and per-image results, whatever the size of the split. A multiple of the chunks inside
+# (prediction and decoding 64 images, example transfer 128; tested), so every chunk is the one the whole split
+# would give and the numbers are bit-identical to scoring it in one piece.
+EVAL_BATCH = 256
 
 
 @dataclass
@@ -68,91 +75,116 @@ def variant_name(decode_method: str, keep: bool) -> str:
     return f"{decode_method}_keep_luminance" if keep else decode_method
 
 
-def add_foreground(entries: dict[str, dict[str, Any]], rgb: dict[str, np.ndarray], labels: dict[str, np.ndarray],
-                   test: Images, fill: Sequence[int]) -> float:
-    """Add fg_psnr, fg_ciede2000 (and fg_accuracy where there are labels) to each entry, scored on the
-    pixels whose true colour is not `fill`; return the foreground's share of the test pixels."""
-    mask = foreground_mask(test.rgb, fill)
-    for name, entry in entries.items():
-        if name in labels:
-            entry["fg_accuracy"] = foreground_accuracy(labels[name], test.labels, mask)
-        entry.update(foreground_image_metrics(rgb[name], test.rgb, mask))
-    return float(mask.mean())
+class BatchPredictions:
+    """A model's probabilities for `gray` images, computed a batch at a time when sliced:
+    `self[a:b]` is `predict(gray[a:b])`, so the whole (N, S, S, K) array never exists.
+    `score_all` takes it in place of an array (and asks for each batch once)."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], gray: Any):
+        self.predict = predict
+        self.gray = gray
+
+    def __len__(self) -> int:
+        return len(self.gray)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.predict(np.asarray(self.gray[rows]))
 
 
-def score_all(probs: np.ndarray, test: Images, train: Images, palette: np.ndarray,
-              params: EvaluateParams, fill: Sequence[int] | None = None
-              ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
+# Method -> the predictions its pixel accuracy is counted from (None: an image only, no palette indices).
+LABEL_SOURCE = {**{variant_name(m, keep): "model" for m in METHODS for keep in (False, True)},
+                "gray": None, "gray_lookup": "gray_lookup", "gray_lookup_keep_luminance": "gray_lookup",
+                "example_transfer": None, "oracle": "oracle", "oracle_keep_luminance": "oracle"}
+# The sample figures' columns besides gray and original.
+SAMPLE_METHODS = ("gray_lookup", "example_transfer", "oracle", "model")
+
+
+def score_all(probs: Any, test: Images, train: Images, palette: np.ndarray,
+              params: EvaluateParams, fill: Sequence[int] | None = None, samples: int = 0,
+              batch: int = EVAL_BATCH) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
     """Metrics for the model (every decoding) and every baseline on `test`; baselines learn on `train` only.
     With `fill` (the padding colour), every entry also gets foreground metrics (`fg_*`).
 
-    Returns (eval metrics, per-colour table, the RGB images of each method for the sample figures).
-    """
-    k = len(palette)
-    keep = params.keep_luminance
-    pred_labels = predicted_labels(probs)
-    outputs = model_outputs(probs, test, palette, params.temperature)
-    accuracy = pixel_accuracy(pred_labels, test.labels)
-    decodings = {name: {"accuracy": accuracy, **image_metrics(rgb, test.rgb)} for name, rgb in outputs.items()}
+    `test` is read, and `probs` (an array (N, S, S, K) or BatchPredictions) asked for, `batch` images at a
+    time: memory holds one batch, per-image score lists and count tables, never the whole split. Results
+    do not depend on `batch`.
 
+    Returns (eval metrics, per-colour table, the first `samples` test images as each method colours them,
+    plus 'gray' and 'original', for the sample figures).
+    """
+    n, k = len(test.ids), len(palette)
+    if len(probs) != n:
+        raise ArrayError(f"probs cover {len(probs)} images but the test part has {n}")
+    batch = check_positive_int("batch", batch)
+    keep = params.keep_luminance
     lookup = GrayLookup().fit_streamed(train.gray, train.labels, k)
-    lookup_labels = lookup.predict(test.gray)
-    transfer = example_transfer(train.rgb, train.gray, test.gray, params.transfer_pixels, params.seed)
-    baselines = {
-        "gray": image_metrics(gray_to_rgb_uint8(test.gray), test.rgb),
-        "gray_lookup": labelled_scores(lookup_labels, test, palette, keep=False),
-        "gray_lookup_keep_luminance": labelled_scores(lookup_labels, test, palette, keep=True),
-        "example_transfer": image_metrics(transfer, test.rgb),
-        "oracle": labelled_scores(test.labels, test, palette, keep=False),
-        "oracle_keep_luminance": labelled_scores(test.labels, test, palette, keep=True),
-    }
-    foreground_share = None
-    if fill is not None:
-        lookup_rgb = palette[lookup_labels]
-        oracle_rgb = palette[test.labels]
-        foreground_share = add_foreground(
-            {**decodings, **baselines},
-            {**outputs, "gray": gray_to_rgb_uint8(test.gray), "gray_lookup": lookup_rgb,
-             "gray_lookup_keep_luminance": keep_luminance(lookup_rgb, test.gray), "example_transfer": transfer,
-             "oracle": oracle_rgb, "oracle_keep_luminance": keep_luminance(oracle_rgb, test.gray)},
-            {**dict.fromkeys(decodings, pred_labels), "gray_lookup": lookup_labels,
-             "gray_lookup_keep_luminance": lookup_labels, "oracle": test.labels, "oracle_keep_luminance": test.labels},
-            test, fill)
+    transfer = ExampleTransfer(train.rgb, train.gray, params.transfer_pixels, params.seed)
     chosen = variant_name(params.decode, keep)
+    images = {name: ImageMetricsAccumulator() for name in LABEL_SOURCE}
+    counts = {"model": LabelCounts(k, top_k=min(5, k)), "gray_lookup": LabelCounts(k), "oracle": LabelCounts(k)}
+    colourful, masked = [], 0
+    kept: dict[str, list[np.ndarray]] = {name: [] for name in ("gray", "original", *SAMPLE_METHODS)}
+    for start in range(0, n, batch):
+        rows = slice(start, min(start + batch, n))
+        part = Images(test.ids[rows], *(np.asarray(array[rows]) for array in (test.rgb, test.gray, test.labels)))
+        part_probs = probs[rows]
+        labels = {"model": predicted_labels(part_probs), "gray_lookup": lookup.predict(part.gray),
+                  "oracle": part.labels}
+        lookup_rgb, oracle_rgb = palette[labels["gray_lookup"]], palette[part.labels]
+        rgb = {**model_outputs(part_probs, part, palette, params.temperature), "gray": gray_to_rgb_uint8(part.gray),
+               "gray_lookup": lookup_rgb, "gray_lookup_keep_luminance": keep_luminance(lookup_rgb, part.gray),
+               "example_transfer": transfer.apply(part.gray),
+               "oracle": oracle_rgb, "oracle_keep_luminance": keep_luminance(oracle_rgb, part.gray)}
+        mask = None if fill is None else foreground_mask(part.rgb, fill)
+        for name, scores in images.items():
+            scores.add(rgb[name], part.rgb, mask)
+        for name, tally in counts.items():
+            tally.add(labels[name], part.labels, part_probs if name == "model" else None, mask)
+        colourful.append(colourfulness(part.rgb))
+        masked += 0 if mask is None else int(mask.sum())
+        if start < samples:
+            drawn = {**rgb, "gray": part.gray, "original": part.rgb, "model": rgb[chosen]}
+            for name, values in kept.items():
+                values.append(drawn[name][:samples - start])
+
+    entries = {}
+    for name, scores in images.items():
+        source = LABEL_SOURCE[name]
+        entry = scores.result()
+        if source is not None:
+            entry["accuracy"] = counts[source].accuracy()
+            if fill is not None:
+                entry["fg_accuracy"] = counts[source].masked_accuracy()
+        entries[name] = entry
+    decodings = {name: entries[name] for name in LABEL_SOURCE if LABEL_SOURCE[name] == "model"}
+    baselines = {name: entries[name] for name in LABEL_SOURCE if LABEL_SOURCE[name] != "model"}
     oracle_key = "oracle_keep_luminance" if keep else "oracle"
     model = {
         **decodings[chosen],
-        "top5_accuracy": top_k_accuracy(probs, test.labels, min(5, k)),
+        "top5_accuracy": counts["model"].top_k_accuracy(),
         "oracle_gap_closed": gap_closed(decodings[chosen]["psnr"], baselines["gray"]["psnr"],
                                         baselines[oracle_key]["psnr"]),
     }
+    confusion = counts["model"].confusion
     metrics = {
-        "test_images": len(test.ids),
+        "test_images": n,
         "model": model,
         "model_decoding": chosen,
         "model_decodings": decodings,
         "baselines": baselines,
-        "original": {"colourfulness": float(np.mean(colourfulness(test.rgb))),
-                     **({} if foreground_share is None else {"foreground_share": foreground_share})},
-        "worst_confusions": [
-            {"true": int(t), "predicted": int(p), "share": float(s)}
-            for t, p, s in colour_confusions(pred_labels, test.labels, k)
-        ],
+        "original": {"colourfulness": float(np.mean(np.concatenate(colourful))),
+                     **({} if fill is None else {"foreground_share": masked / counts["oracle"].pixels})},
+        "worst_confusions": [{"true": t, "predicted": p, "share": s} for t, p, s in worst_confusions(confusion)],
     }
-    per_colour = per_colour_table(pred_labels, test.labels, palette)
-    images = {
-        "gray_lookup": palette[lookup_labels],
-        "example_transfer": transfer,
-        "oracle": oracle(test.labels, palette),
-        "model": outputs[chosen],
-    }
-    return metrics, per_colour, images
+    return metrics, per_colour_table(confusion, palette), {name: np.concatenate(values)
+                                                           for name, values in kept.items() if values}
 
 
-def per_colour_table(pred_labels: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> list[dict[str, Any]]:
-    """One row per palette colour: its recall and its share of test pixels (a bar plot for `dvc plots`)."""
-    recall = per_colour_accuracy(pred_labels, labels, len(palette))
-    share = np.bincount(labels.reshape(-1), minlength=len(palette)) / max(1, labels.size)
+def per_colour_table(confusion: np.ndarray, palette: np.ndarray) -> list[dict[str, Any]]:
+    """One row per palette colour from the model's confusion matrix (rows true, columns predicted): its
+    recall and its share of test pixels (a bar plot for `dvc plots`)."""
+    recall = recall_per_colour(confusion)
+    share = confusion.sum(axis=1) / max(1, int(confusion.sum()))
     lab = rgb_to_lab(palette)
     return [
         {

@@ -92,13 +92,9 @@ def colourfulness(images: Any) -> np.ndarray:
 
 def image_metrics(pred: Any, truth: Any) -> dict[str, float]:
     """Means over images of psnr, ssim, ciede2000 (pred vs truth) and colourfulness (of pred)."""
-    pred, truth = _check_pair(pred, truth)
-    return {
-        "psnr": float(np.mean(psnr(pred, truth))),
-        "ssim": float(np.mean(ssim(pred, truth))),
-        "ciede2000": float(np.mean(ciede2000(pred, truth))),
-        "colourfulness": float(np.mean(colourfulness(pred))),
-    }
+    scores = ImageMetricsAccumulator()
+    scores.add(pred, truth)
+    return scores.result()
 
 
 # --- classification -----------------------------------------------------------------------------------
@@ -108,6 +104,11 @@ def top_k_accuracy(probs: Any, labels: Any, k: int, batch: int = DEFAULT_BATCH) 
 
     Ties rank the lower index first, as argmax does, so k = 1 equals the pixel accuracy of argmax.
     """
+    return top_k_hits(probs, labels, k, batch) / np.asarray(labels).size
+
+
+def top_k_hits(probs: Any, labels: Any, k: int, batch: int = DEFAULT_BATCH) -> int:
+    """Number of pixels whose true palette index is among the `k` most probable classes (see top_k_accuracy)."""
     probs = check_probabilities("probs", probs)
     n_classes = probs.shape[-1]
     labels = check_labels("labels", labels, n_classes)
@@ -129,7 +130,7 @@ def top_k_accuracy(probs: Any, labels: Any, k: int, batch: int = DEFAULT_BATCH) 
         rank = np.count_nonzero(chunk > p_true, axis=-1)
         rank += np.count_nonzero((chunk == p_true) & (classes < truth), axis=-1)
         hits += int(np.count_nonzero(rank < k))
-    return hits / labels.size
+    return hits
 
 
 def _check_label_pair(pred_labels: Any, labels: Any, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -163,9 +164,13 @@ def confusion_matrix(pred_labels: Any, labels: Any, k: int) -> np.ndarray:
 
 def per_colour_accuracy(pred_labels: Any, labels: Any, k: int) -> list[float | None]:
     """Recall per palette colour: share of its true pixels predicted as it; None if it never occurs."""
-    matrix = confusion_matrix(pred_labels, labels, k)
+    return recall_per_colour(confusion_matrix(pred_labels, labels, k))
+
+
+def recall_per_colour(matrix: np.ndarray) -> list[float | None]:
+    """`per_colour_accuracy` from a confusion matrix (rows true, columns predicted)."""
     totals = matrix.sum(axis=1)
-    return [float(matrix[q, q] / totals[q]) if totals[q] else None for q in range(k)]
+    return [float(matrix[q, q] / totals[q]) if totals[q] else None for q in range(matrix.shape[0])]
 
 
 def colour_confusions(pred_labels: Any, labels: Any, k: int, top: int = 10) -> list[tuple[int, int, float]]:
@@ -174,13 +179,18 @@ def colour_confusions(pred_labels: Any, labels: Any, k: int, top: int = 10) -> l
     Equal counts are ordered by true then predicted index; the shares of all mistakes sum to
     1 - pixel accuracy.
     """
+    return worst_confusions(confusion_matrix(pred_labels, labels, k), top)
+
+
+def worst_confusions(matrix: np.ndarray, top: int = 10) -> list[tuple[int, int, float]]:
+    """`colour_confusions` from a confusion matrix (rows true, columns predicted)."""
     top = check_positive_int("top", top)
-    matrix = confusion_matrix(pred_labels, labels, k)
+    total = int(matrix.sum())
+    matrix = matrix.copy()
     np.fill_diagonal(matrix, 0)
     true_idx, pred_idx = np.nonzero(matrix)
     counts = matrix[true_idx, pred_idx]
     order = np.lexsort((pred_idx, true_idx, -counts))[:top]
-    total = int(np.asarray(labels).size)
     return [(int(true_idx[i]), int(pred_idx[i]), int(counts[i]) / total) for i in order]
 
 
@@ -197,7 +207,13 @@ def foreground_mask(truth: Any, fill: Any) -> np.ndarray:
 def foreground_image_metrics(pred: Any, truth: Any, mask: Any) -> dict[str, float | None]:
     """PSNR and CIEDE2000 over the masked pixels of each image, averaged over images that have any
     (None when no image has a foreground pixel)."""
-    pred, truth = _check_pair(pred, truth)
+    scores = ImageMetricsAccumulator(image=False)
+    scores.add(pred, truth, mask)
+    return scores.result()
+
+
+def _foreground_values(pred: np.ndarray, truth: np.ndarray, mask: Any) -> tuple[list[float], list[float]]:
+    """Per image with any masked pixel: the PSNR and the mean CIEDE2000 of its masked pixels."""
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != pred.shape[:3]:
         raise ArrayError(f"mask {mask.shape} must match the images {pred.shape[:3]}")
@@ -213,16 +229,100 @@ def foreground_image_metrics(pred: Any, truth: Any, mask: Any) -> dict[str, floa
             mse = float(error[i][keep].mean())
             psnrs.append(PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / mse)))
             deltas.append(float(delta[i][keep].mean()))
-    if not psnrs:
-        return {"fg_psnr": None, "fg_ciede2000": None}
-    return {"fg_psnr": float(np.mean(psnrs)), "fg_ciede2000": float(np.mean(deltas))}
+    return psnrs, deltas
 
 
 def foreground_accuracy(pred_labels: Any, labels: Any, mask: Any) -> float | None:
     """Share of masked pixels whose predicted palette index is right (None without masked pixels)."""
+    hits, total = _masked_hits(pred_labels, labels, mask)
+    return None if total == 0 else hits / total
+
+
+def _masked_hits(pred_labels: Any, labels: Any, mask: Any) -> tuple[int, int]:
+    """(right predictions inside the mask, masked pixels)."""
     pred, truth = _check_label_pair(pred_labels, labels)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != truth.shape:
         raise ArrayError(f"mask {mask.shape} must match the labels {truth.shape}")
-    total = int(mask.sum())
-    return None if total == 0 else int(np.count_nonzero((pred == truth) & mask)) / total
+    return int(np.count_nonzero((pred == truth) & mask)), int(mask.sum())
+
+
+# --- batch-wise accumulation (evaluation in bounded memory) ---------------------------------------------
+# Means over images keep one float per image and metric (the size of a manifest) and take np.mean of them
+# all at the end; pixel shares are integer counts. Either way the result is bit-identical to the
+# whole-array functions above, whatever the batches.
+
+class ImageMetricsAccumulator:
+    """`image_metrics` (with `image`) and `foreground_image_metrics` (for batches given a mask) over
+    batches added one at a time, in image order."""
+
+    def __init__(self, image: bool = True) -> None:
+        names = ("psnr", "ssim", "ciede2000", "colourfulness") if image else ()
+        self._values: dict[str, list[Any]] = {name: [] for name in names}
+        self._foreground: dict[str, list[float]] | None = None
+
+    def add(self, pred: Any, truth: Any, mask: Any = None) -> None:
+        pred, truth = _check_pair(pred, truth)
+        for name, metric in (("psnr", psnr), ("ssim", ssim), ("ciede2000", ciede2000)):
+            if name in self._values:
+                self._values[name].append(metric(pred, truth))
+        if "colourfulness" in self._values:
+            self._values["colourfulness"].append(colourfulness(pred))
+        if mask is not None:
+            psnrs, deltas = _foreground_values(pred, truth, mask)
+            self._foreground = self._foreground or {"fg_psnr": [], "fg_ciede2000": []}
+            self._foreground["fg_psnr"] += psnrs
+            self._foreground["fg_ciede2000"] += deltas
+
+    def result(self) -> dict[str, float | None]:
+        """Image means (and fg_psnr, fg_ciede2000 once a mask was given: None if no image had a masked pixel)."""
+        if self._values and not self._values["psnr"]:
+            raise ArrayError("pred and truth hold no images")
+        out: dict[str, float | None] = {name: float(np.mean(np.concatenate(values)))
+                                        for name, values in self._values.items()}
+        for name, values in (self._foreground or {}).items():
+            out[name] = float(np.mean(values)) if values else None
+        return out
+
+
+class LabelCounts:
+    """Pixel counts of palette-index predictions over batches: the confusion matrix (hence pixel and
+    per-colour accuracy, the worst confusions), top-k hits given probabilities, and the hits inside a
+    foreground mask given one."""
+
+    def __init__(self, k: int, top_k: int | None = None):
+        self.k = check_positive_int("k", k)
+        self.top_k = top_k
+        self.confusion = np.zeros((self.k, self.k), dtype=np.int64)
+        self.top_k_hits = 0
+        self.masked_pixels = 0
+        self.masked_hits = 0
+
+    def add(self, pred_labels: Any, labels: Any, probs: Any = None, mask: Any = None) -> None:
+        self.confusion += confusion_matrix(pred_labels, labels, self.k)
+        if self.top_k is not None:
+            if probs is None:
+                raise ValueError("LabelCounts(top_k=...) needs the batch's probabilities")
+            self.top_k_hits += top_k_hits(probs, labels, self.top_k)
+        if mask is not None:
+            hits, total = _masked_hits(pred_labels, labels, mask)
+            self.masked_hits += hits
+            self.masked_pixels += total
+
+    @property
+    def pixels(self) -> int:
+        return int(self.confusion.sum())
+
+    def accuracy(self) -> float:
+        if not self.pixels:
+            raise ArrayError("labels holds no pixels")
+        return int(np.trace(self.confusion)) / self.pixels
+
+    def top_k_accuracy(self) -> float:
+        if self.top_k is None or not self.pixels:
+            raise ArrayError("no top-k counts: give top_k and add batches with probabilities")
+        return self.top_k_hits / self.pixels
+
+    def masked_accuracy(self) -> float | None:
+        """`foreground_accuracy` over the batches added with a mask (None without masked pixels)."""
+        return None if self.masked_pixels == 0 else self.masked_hits / self.masked_pixels
