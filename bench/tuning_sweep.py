@@ -17,7 +17,6 @@ needs neither DVC nor the network, so the prepared folder can travel to a GPU ma
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import subprocess
@@ -30,6 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from realdata import CACHE, parse_overrides  # noqa: E402
+from workspace import merge  # noqa: E402
 
 # name -> param overrides ("section.key": value); the order is the order of the runs.
 CONFIGS: dict[str, dict] = {
@@ -61,27 +65,28 @@ def load_params() -> dict:
     return read_yaml(ROOT / "params.yaml")
 
 
-def with_overrides(params: dict, overrides: dict) -> dict:
-    """params.yaml with `section.key` overrides, every section validated as the stages validate it."""
+def with_overrides(params: dict, *changes: dict) -> dict:
+    """params.yaml with nested changes merged in, every section validated as the stages validate it."""
     from colorize.core.params import SECTIONS, validate
 
-    changed = copy.deepcopy(params)
-    for dotted, value in overrides.items():
-        section, key = dotted.split(".", 1)
-        changed[section][key] = value
-    return {name: validate(name, changed[name], cls) for name, cls in SECTIONS.items()}
+    for change in changes:
+        params = merge(params, change)
+    return {name: validate(name, params[name], cls) for name, cls in SECTIONS.items()}
+
+
+def config_change(config: str) -> dict:
+    """A config's `section.key` overrides as the nested change `dvc exp run -S` would make."""
+    return parse_overrides([f"{key}={json.dumps(value)}" for key, value in CONFIGS[config].items()])
 
 
 def prepare(out: Path) -> None:
     """Fetch (the stage's code and params) and split every set into `out/<set>/{raw,split.json}`."""
-    sys.path.insert(0, str(ROOT / "bench"))
     from colorize.core.artifacts import write_json_atomic
     from colorize.core.rawstore import read_manifest
     from colorize.fetch.ingest import run_fetch
     from colorize.prep.splitting import split_ids
-    from realdata import CACHE
 
-    params = with_overrides(load_params(), {})
+    params = with_overrides(load_params())
     sources = {"builtin": "builtin", **{name: str(CACHE / name / "images") for name in REAL_SETS}}
     for name, source in sources.items():
         if name != "builtin" and not Path(source).is_dir():
@@ -92,13 +97,6 @@ def prepare(out: Path) -> None:
         split = params["split"]
         write_json_atomic(folder / "split.json", split_ids(ids, split.test_size, split.val_size, split.seed))
         print(f"{name}: {len(ids)} images -> {folder}")
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """`section.key=value` (value read as YAML) for every run, on top of each config's own."""
-    import yaml
-
-    return {item.split("=", 1)[0]: yaml.safe_load(item.split("=", 1)[1]) for item in items}
 
 
 def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
@@ -116,7 +114,7 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
     from colorize.quantize.encode import encode_resized
     from colorize.quantize.palette import fit_palette
 
-    params = with_overrides(load_params(), {**common, **CONFIGS[config]})
+    params = with_overrides(load_params(), common, config_change(config))
     started = time.perf_counter()
     split = load_split(data / set_name / "split.json")
     with tempfile.TemporaryDirectory() as scratch:
