@@ -250,8 +250,26 @@ def test_a_shard_whose_shape_or_dtype_differs_from_its_index_is_refused(tmp_path
 def test_non_finite_values_in_a_float_artifact_are_refused(tmp_path):
     # A consistent checksum (the writer itself stored an inf): the finiteness check still catches it.
     folder = _stored(tmp_path, np.array([[np.inf, 0.0], [0.5, 1.0]], dtype=np.float32))
+    (shard,) = read_index(folder)["shards"]
+    for read in (lambda: read_sharded(folder), lambda: verify_shard(folder / shard["file"], shard)):
+        with pytest.raises(ArtifactError, match="NaN or infinite"):
+            read()
+
+
+def test_verification_checks_finiteness_across_chunk_boundaries(tmp_path, monkeypatch):
+    import colorize.core.artifacts as artifacts
+
+    monkeypatch.setattr(artifacts, "_CHUNK", 16)  # 4 float32 a chunk: the NaN sits in the fourth
+    values = np.zeros((4, 10), dtype=np.float32)
+    values[3, 5] = np.nan
+    folder = _stored(tmp_path, values[:2])
+    (shard,) = read_index(folder)["shards"]
+    assert verify_shard(folder / shard["file"], shard) == len((folder / shard["file"]).read_bytes()) - 80
+    (tmp_path / "arr").rename(tmp_path / "ok")
+    folder = _stored(tmp_path, values[2:])
+    (shard,) = read_index(folder)["shards"]
     with pytest.raises(ArtifactError, match="NaN or infinite"):
-        read_sharded(folder)
+        verify_shard(folder / shard["file"], shard)
 
 
 @pytest.mark.parametrize("damage", [b"", b"\x93NUMPY\x01\x00garbage", b"not an npy file at all"])

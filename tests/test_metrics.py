@@ -223,6 +223,23 @@ def test_image_metrics_accumulated_in_batches_equal_the_whole_array_result():
         ImageMetricsAccumulator().result()
 
 
+def test_a_shared_truth_lab_and_one_delta_map_give_skimages_own_ciede2000():
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    rng = np.random.default_rng(4)
+    pred, truth = (rng.integers(0, 256, size=(5, 8, 8, 3), dtype=np.uint8) for _ in range(2))
+    mask = rng.random((5, 8, 8)) < 0.5
+    reference = deltaE_ciede2000(rgb2lab(pred), rgb2lab(truth))
+    shared = ImageMetricsAccumulator()
+    shared.add(pred, truth, mask, truth_lab=rgb2lab(truth).astype(np.float32).astype(np.float64))
+    alone = ImageMetricsAccumulator()
+    alone.add(pred, truth, mask)
+    assert shared.result() == alone.result()
+    assert alone.result()["ciede2000"] == pytest.approx(reference.mean(), rel=1e-5)
+    assert alone.result()["fg_ciede2000"] == pytest.approx(np.mean([d[m].mean() for d, m in zip(reference, mask)]),
+                                                           rel=1e-5)
+
+
 def test_label_counts_in_batches_equal_accuracy_confusion_top_k_and_foreground():
     rng = np.random.default_rng(4)
     probs = rng.random((7, 6, 6, 5)).astype(np.float32)

@@ -313,8 +313,12 @@ def require_finite(path: Path, rows: np.ndarray, chunk_bytes: int = 2**24) -> No
     step = max(1, chunk_bytes // max(1, rows[:1].nbytes))
     for start in range(0, len(rows), step):
         if not np.isfinite(rows[start:start + step]).all():
-            raise ArtifactError(f"{path} holds NaN or infinite values (corrupt artifact; rerun `dvc repro -f` "
-                                f"on the stage that writes it)")
+            raise _not_finite(path)
+
+
+def _not_finite(path: Path) -> ArtifactError:
+    return ArtifactError(f"{path} holds NaN or infinite values (corrupt artifact; rerun `dvc repro -f` on the "
+                         f"stage that writes it)")
 
 
 def check_shard(path: Path, entry: dict[str, Any], sha256: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -330,19 +334,29 @@ def check_shard(path: Path, entry: dict[str, Any], sha256: str, shape: tuple[int
         raise _shard_error(path, "dtype", entry["dtype"], dtype)
 
 
-def verify_shard(path: str | Path, entry: dict[str, Any]) -> None:
-    """Check a shard file against its index entry without keeping it in memory (for memory-mapped or
-    streaming readers): one streaming pass for the sha256, the .npy header for shape and dtype."""
+def verify_shard(path: str | Path, entry: dict[str, Any]) -> int:
+    """Check a shard file against its index entry without keeping it in memory (for readers that read rows
+    by position): one streaming pass for the sha256 and, for floating-point data, that every value is
+    finite; the .npy header for shape and dtype. Returns the byte offset of its first row."""
     path = Path(path)
     try:
         with open(path, "rb") as raw:
             f = _HashingFile(raw)
-            shape, _, dtype = _read_header(f, path)
-            while f.read(_CHUNK):
-                pass
+            shape, fortran, dtype = _read_header(f, path)
+            data_offset = raw.tell()
+            finite = True
+            while chunk := f.read(_CHUNK):  # _CHUNK is a multiple of every itemsize
+                if finite and dtype.kind in "fc":
+                    finite = bool(np.isfinite(np.frombuffer(chunk[:len(chunk) - len(chunk) % dtype.itemsize],
+                                                            dtype=dtype)).all())
     except FileNotFoundError:
         raise ArtifactError(f"missing artifact {path}: rerun `dvc repro` to restore or recompute it") from None
     check_shard(path, entry, f.digest.hexdigest(), shape, dtype)
+    if not finite:
+        raise _not_finite(path)
+    if fortran or dtype.hasobject:
+        raise ArtifactError(f"{path} is not a C-ordered array of plain values (not written by this pipeline)")
+    return data_offset
 
 
 def read_sharded(folder: str | Path, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:

@@ -1,49 +1,81 @@
-"""Rows of the sharded arrays read as needed, never whole: memory-mapped `.npy` shards behind an
-array-like reader, and seeded pixel samples drawn from them.
+"""Rows of the sharded arrays read as needed, never whole: shards verified once, then read by position
+(`os.pread`) behind an array-like reader, and seeded pixel samples drawn from them.
 
 Memory then grows with the per-image manifest (ids, row positions) and a batch, not with the data set.
+Nothing is memory-mapped: mapped pages that were read stay in the process's resident memory for as long as
+the mapping lives, so one pass over a large split would count all of it; read pages stay in the kernel's
+page cache instead, shared and reclaimable.
 """
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from colorize.core.artifacts import (
-    read_index,
-    require_finite,
-    row_positions,
-    verify_shard,
-)
+from colorize.core.artifacts import read_index, row_positions, verify_shard
+from colorize.core.errors import ArtifactError
 
 
-def open_shard(folder: Path, shard: dict[str, Any]) -> np.ndarray:
-    """Memory-map one shard of an index, verified first (digest, shape, dtype against its index entry;
-    floating-point rows finite), before any row of it is used."""
-    path = Path(folder) / shard["file"]
-    verify_shard(path, shard)
-    rows = np.load(path, mmap_mode="r", allow_pickle=False)
-    require_finite(path, rows)
-    return rows
+class ShardFile:
+    """One shard of an index, verified before any row of it is used (digest, shape and dtype against its
+    index entry; floating-point rows finite), then read a run of consecutive rows per system call."""
+
+    def __init__(self, folder: Path, shard: dict[str, Any], dtype: np.dtype, row_shape: tuple[int, ...]):
+        self.path = Path(folder) / shard["file"]
+        self.data_offset = verify_shard(self.path, shard)
+        self.dtype, self.row_shape = dtype, row_shape
+        self.row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
+        self.count = int(shard["count"])
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def rows(self, offsets: np.ndarray) -> np.ndarray:
+        """The rows at `offsets` (any order, repeats allowed), as a new array."""
+        order = np.argsort(offsets, kind="stable")
+        ascending = offsets[order]
+        out = np.empty((len(offsets), *self.row_shape), dtype=self.dtype)
+        run_starts = np.flatnonzero(np.diff(ascending, prepend=-2) != 1)
+        for first, stop in zip(run_starts, [*run_starts[1:], len(ascending)], strict=True):
+            self._read_into(out[first:stop], int(ascending[first]))
+        if np.array_equal(order, np.arange(len(order))):
+            return out
+        result = np.empty_like(out)
+        result[order] = out
+        return result
+
+    def _read_into(self, block: np.ndarray, row: int) -> None:
+        view = memoryview(block.reshape(-1).view(np.uint8))
+        position, done = self.data_offset + row * self.row_bytes, 0
+        while done < len(view):
+            n = os.preadv(self._fd, [view[done:]], position + done)
+            if n == 0:
+                raise ArtifactError(f"{self.path} was truncated while being read (rerun `dvc repro`)")
+            done += n
 
 
 class ShardedRows:
-    """Rows of a sharded array for `ids`, in that order, read from memory-mapped shards when indexed.
+    """Rows of a sharded array for `ids`, in that order, read from the shards' files when indexed.
 
     Behaves like a read-only (len(ids), *row_shape) array for `len`, `shape`, `dtype` and indexing by
-    an integer array of positions (as AugmentedBatches does); `rows[positions]` returns a new ndarray.
+    a slice or an integer array of positions (as AugmentedBatches does); `rows[positions]` returns a new
+    ndarray.
     """
 
     def __init__(self, folder: str | Path, ids: Sequence[str] | None = None):
         folder = Path(folder)
         index = read_index(folder)
-        self.shards = [open_shard(folder, shard) for shard in index["shards"]]
         self.dtype = np.dtype(index["dtype"] or "uint8")
         row_shape = tuple(index["row_shape"])
-        starts = np.cumsum([0] + [int(shard["count"]) for shard in index["shards"]])
+        self.shards = [ShardFile(folder, shard, self.dtype, row_shape) for shard in index["shards"]]
+        starts = np.cumsum([0] + [len(shard) for shard in self.shards])
         all_ids = index["ids"]
         rows = np.arange(len(all_ids), dtype=np.int64) if ids is None else row_positions(folder, all_ids, ids)
         self.shard_of = (np.searchsorted(starts, rows, side="right") - 1).astype(np.int32)
@@ -60,12 +92,14 @@ class ShardedRows:
         positions = np.asarray(positions, dtype=np.int64)
         if positions.ndim != 1:
             raise TypeError("ShardedRows takes a slice or a 1-D array of row positions")
+        shard_of = self.shard_of[positions]
+        shards = np.unique(shard_of)
+        if len(shards) == 1:
+            return self.shards[shards[0]].rows(self.offset[positions])
         out = np.empty((len(positions), *self.shape[1:]), dtype=self.dtype)
-        shard_of, offset = self.shard_of[positions], self.offset[positions]
-        for shard in np.unique(shard_of):
-            wanted = shard_of == shard
-            order = np.argsort(offset[wanted], kind="stable")  # read each shard front to back
-            out[np.flatnonzero(wanted)[order]] = self.shards[shard][offset[wanted][order]]
+        for shard in shards:
+            wanted = np.flatnonzero(shard_of == shard)
+            out[wanted] = self.shards[shard].rows(self.offset[positions[wanted]])
         return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

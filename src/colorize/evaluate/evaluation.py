@@ -136,8 +136,9 @@ def score_all(probs: Any, test: Images, train: Images, palette: np.ndarray,
                "example_transfer": transfer.apply(part.gray),
                "oracle": oracle_rgb, "oracle_keep_luminance": keep_luminance(oracle_rgb, part.gray)}
         mask = None if fill is None else foreground_mask(part.rgb, fill)
+        truth_lab = rgb_to_lab(part.rgb).astype(np.float64)  # shared by every method's ΔE00
         for name, scores in images.items():
-            scores.add(rgb[name], part.rgb, mask)
+            scores.add(rgb[name], part.rgb, mask, truth_lab)
         for name, tally in counts.items():
             tally.add(labels[name], part.labels, part_probs if name == "model" else None, mask)
         colourful.append(colourfulness(part.rgb))

@@ -64,13 +64,21 @@ def ssim(pred: Any, truth: Any) -> np.ndarray:
 def ciede2000(pred: Any, truth: Any, batch: int = DEFAULT_BATCH) -> np.ndarray:
     """Mean CIEDE2000 colour difference ΔE00 per image."""
     pred, truth = _check_pair(pred, truth)
+    delta = delta_e_map(pred, truth, batch=batch)
+    return delta.reshape(delta.shape[0], -1).mean(axis=1)
+
+
+def delta_e_map(pred: np.ndarray, truth: np.ndarray, truth_lab: np.ndarray | None = None,
+                batch: int = DEFAULT_BATCH) -> np.ndarray:
+    """CIEDE2000 ΔE00 per pixel (N, H, W), float64; `truth_lab` (float64 CIELAB of `truth`) when the
+    caller already has it (the same truth scored against many predictions)."""
     batch = check_positive_int("batch", batch)
-    values = np.empty(pred.shape[0], dtype=np.float64)
+    out = np.empty(pred.shape[:-1], dtype=np.float64)
     for start in range(0, pred.shape[0], batch):
-        delta = deltaE_ciede2000(rgb_to_lab(pred[start:start + batch]).astype(np.float64),
-                                 rgb_to_lab(truth[start:start + batch]).astype(np.float64))
-        values[start:start + batch] = delta.reshape(delta.shape[0], -1).mean(axis=1)
-    return values
+        rows = slice(start, start + batch)
+        reference = rgb_to_lab(truth[rows]).astype(np.float64) if truth_lab is None else truth_lab[rows]
+        out[rows] = deltaE_ciede2000(rgb_to_lab(pred[rows]).astype(np.float64), reference)
+    return out
 
 
 def colourfulness(images: Any) -> np.ndarray:
@@ -212,23 +220,20 @@ def foreground_image_metrics(pred: Any, truth: Any, mask: Any) -> dict[str, floa
     return scores.result()
 
 
-def _foreground_values(pred: np.ndarray, truth: np.ndarray, mask: Any) -> tuple[list[float], list[float]]:
-    """Per image with any masked pixel: the PSNR and the mean CIEDE2000 of its masked pixels."""
+def _foreground_values(pred: np.ndarray, truth: np.ndarray, mask: Any, delta: np.ndarray
+                       ) -> tuple[list[float], list[float]]:
+    """Per image with any masked pixel: the PSNR and the mean CIEDE2000 (`delta`, per pixel) of its masked
+    pixels."""
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != pred.shape[:3]:
         raise ArrayError(f"mask {mask.shape} must match the images {pred.shape[:3]}")
     psnrs, deltas = [], []
-    for start in range(0, pred.shape[0], DEFAULT_BATCH):
-        stop = start + DEFAULT_BATCH
-        delta = deltaE_ciede2000(rgb_to_lab(pred[start:stop]).astype(np.float64),
-                                 rgb_to_lab(truth[start:stop]).astype(np.float64))
-        error = (pred[start:stop].astype(np.float64) - truth[start:stop]) ** 2
-        for i, keep in enumerate(mask[start:stop]):
-            if not keep.any():
-                continue
-            mse = float(error[i][keep].mean())
-            psnrs.append(PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / mse)))
-            deltas.append(float(delta[i][keep].mean()))
+    for i, keep in enumerate(mask):
+        if not keep.any():
+            continue
+        mse = float(((pred[i][keep].astype(np.float64) - truth[i][keep]) ** 2).mean())
+        psnrs.append(PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / mse)))
+        deltas.append(float(delta[i][keep].mean()))
     return psnrs, deltas
 
 
@@ -261,15 +266,20 @@ class ImageMetricsAccumulator:
         self._values: dict[str, list[Any]] = {name: [] for name in names}
         self._foreground: dict[str, list[float]] | None = None
 
-    def add(self, pred: Any, truth: Any, mask: Any = None) -> None:
+    def add(self, pred: Any, truth: Any, mask: Any = None, truth_lab: np.ndarray | None = None) -> None:
+        """Score one batch; `truth_lab`: `truth` in CIELAB (float64), when several predictions share it."""
         pred, truth = _check_pair(pred, truth)
-        for name, metric in (("psnr", psnr), ("ssim", ssim), ("ciede2000", ciede2000)):
+        for name, metric in (("psnr", psnr), ("ssim", ssim)):
             if name in self._values:
                 self._values[name].append(metric(pred, truth))
+        # One ΔE00 map serves the whole-image and the foreground means.
+        delta = delta_e_map(pred, truth, truth_lab) if self._values or mask is not None else None
+        if "ciede2000" in self._values:
+            self._values["ciede2000"].append(delta.reshape(delta.shape[0], -1).mean(axis=1))
         if "colourfulness" in self._values:
             self._values["colourfulness"].append(colourfulness(pred))
         if mask is not None:
-            psnrs, deltas = _foreground_values(pred, truth, mask)
+            psnrs, deltas = _foreground_values(pred, truth, mask, delta)
             self._foreground = self._foreground or {"fg_psnr": [], "fg_ciede2000": []}
             self._foreground["fg_psnr"] += psnrs
             self._foreground["fg_ciede2000"] += deltas

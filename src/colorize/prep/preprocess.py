@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from colorize.core.artifacts import SHARD_BYTES, ShardedArrayWriter, atomic_dir, read_index
-from colorize.core.streaming import open_shard
+from colorize.core.streaming import ShardedRows
 from colorize.prep.transforms import NO_CROP, rgb_to_gray
 
 CHUNK = 256
@@ -23,11 +23,9 @@ def map_rows(in_dir: Path, out_dir: Path, name: str, transform: Callable[[np.nda
     index = read_index(in_dir)
     with atomic_dir(out_dir) as tmp:
         writer = ShardedArrayWriter(tmp, name, SHARD_BYTES)
-        for shard in tqdm(index["shards"], desc=desc, unit="shard", disable=not progress):
-            rows = open_shard(in_dir, shard)  # verified, then memory-mapped: read a chunk at a time
-            ids = index["ids"][len(writer.ids):len(writer.ids) + len(rows)]
-            for start in range(0, len(rows), CHUNK):
-                writer.extend(ids[start:start + CHUNK], transform(np.asarray(rows[start:start + CHUNK])))
+        rows = ShardedRows(in_dir)  # every shard verified first, then read a chunk at a time
+        for start in tqdm(range(0, len(rows), CHUNK), desc=desc, unit="chunk", disable=not progress):
+            writer.extend(index["ids"][start:start + CHUNK], transform(rows[start:start + CHUNK]))
         writer.close(extra)
     return len(writer.ids)
 
