@@ -3,6 +3,7 @@ no-op `dvc repro`; a straight-line extrapolation of each stage to 1,000,000 imag
 
     python bench/scale.py --counts 25000,100000,250000      # the README's table
     python bench/scale.py --counts 2000 --skip evaluate      # a quick look
+    python bench/scale.py --test-size 0.05                   # a smaller test split for evaluate
 
 Training is limited to `--train-steps` optimizer steps (KERAS_MAX_STEPS_PER_EPOCH, one epoch), so its
 time measures start-up and reading, not learning. Each stage runs through `dvc repro --single-item`, so
@@ -30,13 +31,14 @@ from workspace import BIN, make_workspace  # noqa: E402
 STAGES = ["validate", *DATA_STAGES]
 
 
-def run_counts(counts: list[int], skip: set[str], train_steps: int) -> dict[int, dict[str, tuple[float, float]]]:
+def run_counts(counts: list[int], skip: set[str], train_steps: int,
+               test_size: float | None) -> dict[int, dict[str, tuple[float, float]]]:
     os.environ["KERAS_MAX_STEPS_PER_EPOCH"] = str(train_steps)
+    changes = {"train": {"epochs": 1}, **({} if test_size is None else {"split": {"test_size": test_size}})}
     results: dict[int, dict[str, tuple[float, float]]] = {}
     for count in counts:
         with tempfile.TemporaryDirectory() as scratch:
-            repo = make_workspace(Path(scratch) / "repo", {"fetch": {"builtin": {"count": count}},
-                                                           "train": {"epochs": 1}})
+            repo = make_workspace(Path(scratch) / "repo", {"fetch": {"builtin": {"count": count}}, **changes})
             results[count] = {}
             for stage in STAGES:
                 if stage in skip:
@@ -56,12 +58,15 @@ def main() -> None:
     parser.add_argument("--counts", default="25000,100000,250000")
     parser.add_argument("--skip", default="", help="a stage to stop before (with all after it), e.g. evaluate")
     parser.add_argument("--train-steps", type=int, default=300)
+    parser.add_argument("--test-size", type=float, default=None,
+                        help="split.test_size for every count (default: params.yaml's); evaluate's time "
+                             "grows with the test images, its memory should not")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     skip = {s for s in args.skip.split(",") if s}
     if skip:
         skip |= set(STAGES[min(STAGES.index(s) for s in skip):])
-    results = run_counts(counts, skip, args.train_steps)
+    results = run_counts(counts, skip, args.train_steps, args.test_size)
     names = [s for s in [*STAGES, "no-op dvc repro"] if all(s in results[c] for c in counts)]
     print("\n| stage | " + " | ".join(f"{c:,} images: s / peak RSS MiB" for c in counts) + " |"
           + (" 1,000,000 (extrapolated) s / MiB |" if len(counts) > 1 else ""))

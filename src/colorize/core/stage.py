@@ -27,7 +27,13 @@ def stage_args(description: str, argv: list[str] | None = None, **paths: str) ->
     return parser.parse_args(argv)
 
 
-def _terminate(signum: int, frame: object) -> None:
+# Signals this process received: a library may turn the KeyboardInterrupt into its own error (TensorFlow's
+# tensor conversion reports "Failed to convert elements ..." when Ctrl-C lands inside it).
+_received: list[int] = []
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _received.append(signum)
     raise KeyboardInterrupt
 
 
@@ -43,7 +49,8 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
     """Run a stage; a UserError, Ctrl-C or SIGTERM ends it with one line on stderr."""
     name = name or Path(sys.argv[0]).stem
     try:
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
         _start(name)
         main()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C must not interrupt the clean-up
@@ -51,7 +58,15 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not turn this into a traceback
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except Exception:
+        if not _received:
+            raise
+        _interrupted(name)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(f"error: {name} {INTERRUPTED}", file=sys.stderr)
-        sys.exit(130)
+        _interrupted(name)
+
+
+def _interrupted(name: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(f"error: {name} {INTERRUPTED}", file=sys.stderr)
+    sys.exit(130)

@@ -1,0 +1,44 @@
+"""stage.py: a stage ends in one line whatever stops it, even when a library turns Ctrl-C into its own error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+STAGE = """
+import os, signal, sys, time
+from colorize.core.stage import run_stage
+
+def main():
+    if sys.argv[1] == "converted":  # what TensorFlow's tensor conversion does with a Ctrl-C
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise TypeError("Failed to convert elements of (None, 16, 16) to Tensor") from None
+    if sys.argv[1] == "plain":
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    if sys.argv[1] == "bug":
+        raise TypeError("a real bug")
+
+run_stage(main, name="demo")
+"""
+
+
+@pytest.mark.parametrize("how", ["plain", "converted"])
+def test_an_interrupt_is_one_line_even_when_a_library_converts_it(tmp_path: Path, how: str) -> None:
+    done = subprocess.run([sys.executable, "-c", STAGE, how], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == ("error: demo interrupted; rerun `dvc repro` to restore or recompute its "
+                                   "outputs")
+
+
+def test_an_error_without_an_interrupt_keeps_its_traceback(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", STAGE, "bug"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and "Traceback" in done.stderr and "TypeError: a real bug" in done.stderr
