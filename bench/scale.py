@@ -34,7 +34,9 @@ STAGES = ["validate", *DATA_STAGES]
 def run_counts(counts: list[int], skip: set[str], train_steps: int,
                test_size: float | None) -> dict[int, dict[str, tuple[float, float]]]:
     os.environ["KERAS_MAX_STEPS_PER_EPOCH"] = str(train_steps)
-    changes = {"train": {"epochs": 1}, **({} if test_size is None else {"split": {"test_size": test_size}})}
+    # One epoch of at most train_steps steps at every count (min_steps would add epochs to small sets).
+    changes = {"train": {"epochs": 1, "min_steps": 0},
+               **({} if test_size is None else {"split": {"test_size": test_size}})}
     results: dict[int, dict[str, tuple[float, float]]] = {}
     for count in counts:
         with tempfile.TemporaryDirectory() as scratch:
