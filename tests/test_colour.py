@@ -108,3 +108,18 @@ def test_gray_to_rgb_uint8_rounds_in_float32_and_replicates():
 def test_gray_to_rgb_uint8_refuses_what_is_not_gray():
     with pytest.raises(ArrayError, match=r"gray must lie in \[0, 1\]"):
         colour.gray_to_rgb_uint8(np.array([0.5, 1.2]))
+
+
+def test_rgb_to_lab_is_skimages_rgb2lab_exactly():
+    from skimage import color
+
+    rng = np.random.default_rng(0)
+    levels = np.arange(256, dtype=np.uint8)
+    single = np.zeros((3, 256, 3), np.uint8)
+    for channel in range(3):
+        single[channel, :, channel] = levels  # every level of each channel alone
+    colours = np.concatenate([single.reshape(-1, 3), np.repeat(levels[:, None], 3, axis=1),
+                              rng.integers(0, 256, (200_000, 3), dtype=np.uint8)])
+    assert np.array_equal(rgb_to_lab(colours), color.rgb2lab(colours).astype(np.float32))
+    assert np.array_equal(rgb_to_lab(colours[:7].reshape(1, 7, 1, 3)),
+                          color.rgb2lab(colours[:7]).astype(np.float32).reshape(1, 7, 1, 3))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ def main():
         time.sleep(5)
     if sys.argv[1] == "bug":
         raise TypeError("a real bug")
+    if sys.argv[1] == "blas":
+        import numpy, threadpoolctl
+        print(*(pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"))
 
 run_stage(main, name="demo")
 """
@@ -42,3 +46,12 @@ def test_an_error_without_an_interrupt_keeps_its_traceback(tmp_path: Path) -> No
     done = subprocess.run([sys.executable, "-c", STAGE, "bug"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and "Traceback" in done.stderr and "TypeError: a real bug" in done.stderr
+
+
+@pytest.mark.parametrize(("setting", "threads"), [(None, "1"), ("2", "2")])
+def test_a_stage_runs_numpys_blas_on_one_thread_unless_told_otherwise(tmp_path: Path, setting, threads) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    env.update({} if setting is None else {"OPENBLAS_NUM_THREADS": setting})
+    done = subprocess.run([sys.executable, "-c", STAGE, "blas"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0 and done.stdout.split() == [threads], done.stderr

@@ -213,6 +213,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from colorize.core.parallel import one_blas_thread
+
+    one_blas_thread()
     try:
         return run(parse_args(argv))
     except KeyboardInterrupt:

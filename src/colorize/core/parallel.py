@@ -15,6 +15,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def one_blas_thread() -> None:
+    """In a process this package owns (a stage, the `colorize` command), before numpy loads: numpy's
+    OpenBLAS on one thread. Its products here are tiny (n x 3 colour conversions), and its spinning
+    threads fight TensorFlow's and other processes' for the cores: on a busy 2-core machine one
+    (262,144 x 3) @ (3 x 3) product took 260 ms with two threads, 2.5 ms with one. Results are the same
+    (each row is one thread's work either way). An explicit OPENBLAS_NUM_THREADS wins."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def bounded_map(fn: Callable[[T], R], items: Iterable[T], executor: Executor, window: int) -> Iterator[R]:
     """`executor.map` with at most `window` calls in flight (bounded memory); results in input order."""
     pending: deque[Future[R]] = deque()

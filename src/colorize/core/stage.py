@@ -47,6 +47,9 @@ def _start(name: str) -> None:
 
 def run_stage(main: Callable[[], None], name: str | None = None) -> None:
     """Run a stage; a UserError, Ctrl-C or SIGTERM ends it with one line on stderr."""
+    from colorize.core.parallel import one_blas_thread
+
+    one_blas_thread()
     name = name or Path(sys.argv[0]).stem
     try:
         signal.signal(signal.SIGTERM, _interrupt)
