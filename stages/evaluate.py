@@ -46,7 +46,7 @@ def main() -> None:
     params = load_section("evaluate", args.params)
     bundle = load_bundle(args.model)
     split = load_split(args.split)
-    # Both splits are read from memory-mapped shards, a batch at a time; the model runs on one batch of
+    # Both splits are read from their shards, a batch at a time; the model runs on one batch of
     # test images at a time (score_all), so memory does not grow with the number of images.
     test, train = (Images(split[part], *(part_rows(folder, split[part])
                                          for folder in (args.resized, args.gray, args.labels)))

@@ -71,7 +71,7 @@ def main() -> None:
     )
 
     split = load_split(args.split)
-    # Read batch by batch from memory-mapped shards: memory does not grow with the data set.
+    # Read batch by batch from the shards: memory does not grow with the data set.
     train = (part_rows(args.gray, split["train"]), part_rows(args.labels, split["train"]))
     val = (part_rows(args.gray, split["val"]), part_rows(args.labels, split["val"]))
     weights = None

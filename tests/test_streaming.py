@@ -1,4 +1,4 @@
-"""streaming.py: rows read from memory-mapped shards equal rows loaded whole; samples and counts drawn a
+"""streaming.py: rows read by position from the shards equal rows loaded whole; samples and counts drawn a
 chunk at a time equal the whole-array ones."""
 
 from __future__ import annotations

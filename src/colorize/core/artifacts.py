@@ -306,8 +306,8 @@ def load_shard(path: str | Path, entry: dict[str, Any], finite: bool = True) -> 
 
 
 def require_finite(path: Path, rows: np.ndarray, chunk_bytes: int = 2**24) -> None:
-    """Floating-point rows must hold no NaN or infinity; checked ~`chunk_bytes` at a time, so a
-    memory-mapped shard is never read into memory whole."""
+    """Floating-point rows must hold no NaN or infinity; checked ~`chunk_bytes` at a time (bounded
+    temporaries)."""
     if rows.dtype.kind not in "fc":
         return
     step = max(1, chunk_bytes // max(1, rows[:1].nbytes))
