@@ -53,6 +53,7 @@ CONFIGS: dict[str, dict] = {
     "monitor val_psnr": {"train.monitor": "val_psnr"},
     "monitor val_ciede2000": {"train.monitor": "val_ciede2000"},
     "monitor val_psnr, k 16": {"train.monitor": "val_psnr", "palette.k": 16},
+    "monitor val_psnr, k 16, min_epochs 40": {"train.monitor": "val_psnr", "palette.k": 16, "train.min_epochs": 40},
     "monitor val_accuracy": {"train.monitor": "val_accuracy"},
     "lr 0.003": {"train.lr": 0.003},
     "loss l1": {"train.loss": "l1"},
