@@ -109,6 +109,8 @@ def measure_bare(args: argparse.Namespace, arch: str) -> dict:
 
 def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
     """The pipeline's fit on `images` training and `val` validation images; epochs 2.. timed."""
+    import inspect
+
     import keras
     import numpy as np
     from dvclive import Live
@@ -140,12 +142,19 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
     gray, labels = random_data(args.images + args.val, args.size, args.k, 0)
     train = (gray[:args.images], labels[:args.images])
     val = (gray[args.images:], labels[args.images:])
+    extra = {}
+    if "target" in inspect.signature(fit).parameters:  # another checkout's fit may predate it
+        from colorize.model.training import DecodedTarget
+
+        # A grey ramp as the palette: validation RGB for a decoded train.monitor, timed like the stage's.
+        palette = np.repeat(np.linspace(0, 255, args.k).astype(np.uint8)[:, None], 3, axis=1)
+        extra["target"] = DecodedTarget(palette[val[1]], palette)
     weights = np.linspace(0.5, 1.5, args.k).astype(np.float32)
     make_deterministic(0)
     model = compile_model(params, args.size, args.k)
     clock = EpochClock()
     with tempfile.TemporaryDirectory() as live_dir, Live(live_dir, dvcyaml=None, save_dvc_exp=False) as live:
-        fit(model, params, train, val, weights, callbacks=[LiveLogger(live), clock], verbose=0)
+        fit(model, params, train, val, weights, callbacks=[LiveLogger(live), clock], verbose=0, **extra)
     seconds = clock.ends[-1] - clock.ends[0]
     later = clock.first_batch_s[1:]
     result = {"what": label, "backend": keras.backend.backend(), "parameters": int(model.count_params()),

@@ -50,6 +50,11 @@ CONFIGS: dict[str, dict] = {
     "filters 32, depth 4": {"train.unet_filters": 32, "train.unet_depth": 4},
     "min_epochs 20, min_steps 3000": {"train.min_epochs": 20, "train.min_steps": 3000},
     "monitor val_loss": {"train.monitor": "val_loss"},
+    "monitor val_psnr": {"train.monitor": "val_psnr"},
+    "monitor val_ciede2000": {"train.monitor": "val_ciede2000"},
+    "monitor val_psnr, k 16": {"train.monitor": "val_psnr", "palette.k": 16},
+    "monitor val_psnr, k 16, min_epochs 40": {"train.monitor": "val_psnr", "palette.k": 16, "train.min_epochs": 40},
+    "monitor val_accuracy": {"train.monitor": "val_accuracy"},
     "lr 0.003": {"train.lr": 0.003},
     "loss l1": {"train.loss": "l1"},
     "filters 32, min_steps 3000, rebalance 0": {"train.unet_filters": 32, "train.min_steps": 3000,
@@ -108,7 +113,7 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
     from colorize.evaluate.headline import headline
     from colorize.model.bundle import predict_probabilities
     from colorize.model.rebalance import class_weights_from_counts, count_labels_streamed
-    from colorize.model.training import compile_model, fit, make_deterministic, planned_steps
+    from colorize.model.training import DecodedTarget, compile_model, fit, make_deterministic, planned_steps
     from colorize.prep.preprocess import gray_from_resized
     from colorize.prep.resizing import resize_raw
     from colorize.quantize.encode import encode_resized
@@ -143,7 +148,8 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
             prior = gray_level_log_prior(train[0], train[1], k)
         size = resize.image_size
         model = compile_model(train_p, size, k, total_steps=planned_steps(train_p, len(train[0])), prior=prior)
-        summary = fit(model, train_p, train, val, weights, verbose=0)
+        target = DecodedTarget(part_rows(work / "resized", split["val"]), palette)  # as stages/train.py
+        summary = fit(model, train_p, train, val, weights, verbose=0, target=target)
         trained = time.perf_counter()
 
         folders = (work / "resized", work / "gray", work / "labels")

@@ -47,7 +47,7 @@ def main() -> None:
     from colorize.quantize.palette import palette_from_dict
 
     args = stage_args(__doc__, gray="data/gray", labels="data/labels", split="data/split.json",
-                      palette="data/palette", model="models", live="metrics/train")
+                      palette="data/palette", resized="data/resized", model="models", live="metrics/train")
     params = load_section("train", args.params)
     gray_info = artifact_info(args.gray)
     palette_data = read_json(args.palette / "palette.json")
@@ -61,6 +61,7 @@ def main() -> None:
     from colorize.model.devices import use_all_local_devices
     from colorize.model.rebalance import class_weights_from_counts, count_labels_streamed
     from colorize.model.training import (
+        DecodedTarget,
         LiveLogger,
         check_finite_weights,
         compile_model,
@@ -74,6 +75,8 @@ def main() -> None:
     # Read batch by batch from the shards: memory does not grow with the data set.
     train = (part_rows(args.gray, split["train"]), part_rows(args.labels, split["train"]))
     val = (part_rows(args.gray, split["val"]), part_rows(args.labels, split["val"]))
+    # The original colours, for the monitors that score the decoded validation images (train.monitor).
+    target = DecodedTarget(part_rows(args.resized, split["val"]), palette)
     weights = None
     if params.rebalance > 0:
         weights = class_weights_from_counts(count_labels_streamed(train[1], k), params.rebalance,
@@ -91,7 +94,7 @@ def main() -> None:
           + (f", data parallel over {devices} devices" if devices > 1 else ""))
     started = time.perf_counter()
     with atomic_dir(args.live) as live_dir, Live(str(live_dir), dvcyaml=None, save_dvc_exp=False) as live:
-        summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)])
+        summary = fit(model, params, train, val, weights, callbacks=[LiveLogger(live)], target=target)
         check_finite_weights(model)
         # A lean summary (the bundle keeps the full one): DVCLive's train.loss would clash with the
         # train.loss param in `dvc exp show`. Wall time varies run to run, so it is only printed: tracked

@@ -151,12 +151,12 @@ def test_short_batches_are_padded_with_zero_weight_rows_for_several_devices(uniq
 
 # --- training -----------------------------------------------------------------------------------------
 
-def train_once(params: TrainParams, data: dict[str, np.ndarray], callbacks=()) -> tuple[str, dict]:
+def train_once(params: TrainParams, data: dict[str, np.ndarray], callbacks=(), target=None) -> tuple[str, dict]:
     make_deterministic(params.seed)
     model = compile_model(params, 16, 4)
     summary = fit(model, params, (data["train_gray"], data["train_labels"]),
                   (data["val_gray"], data["val_labels"]), np.linspace(0.5, 1.5, 4).astype(np.float32),
-                  callbacks=callbacks, verbose=0)
+                  callbacks=callbacks, verbose=0, target=target)
     return weights_digest(model), summary
 
 
@@ -275,6 +275,65 @@ def test_monitoring_validation_accuracy_keeps_the_most_accurate_epoch(tiny_train
     assert digest == recorder.digests[best]
     # Stopped `patience` epochs after the best one, unless the run ended first.
     assert summary["epochs_run"] == min(params.epochs, best + 1 + params.patience)
+
+
+PALETTE = np.array([[20, 40, 200], [200, 30, 30], [40, 180, 60], [240, 220, 40]], np.uint8)
+
+
+class DecodedPerEpoch(DigestPerEpoch):
+    """Each epoch's model scored independently, the way evaluate scores it by default: decoded with
+    evaluate's default decoding, the input's lightness kept, compared with the original RGB."""
+
+    def __init__(self, gray, truth):
+        super().__init__()
+        self.gray, self.truth = gray, truth
+        self.scores: dict[str, list[float]] = {"psnr": [], "ciede2000": []}
+        self.logged: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, decode, keep_luminance
+        from colorize.evaluate.metrics import image_metrics
+
+        probs = np.asarray(self.model.predict(self.gray[..., None], verbose=0), np.float32)
+        rgb = keep_luminance(decode(probs, PALETTE, DEFAULT_METHOD, DEFAULT_TEMPERATURE), self.gray)
+        scores = image_metrics(rgb, self.truth)
+        for name, values in self.scores.items():
+            values.append(scores[name])
+        self.logged.append({name: float(value) for name, value in logs.items() if name in DECODED_KEYS})
+
+
+DECODED_KEYS = ("val_psnr", "val_ciede2000")
+
+
+@pytest.mark.parametrize(("monitor", "pick"), [("val_psnr", np.argmax), ("val_ciede2000", np.argmin)])
+def test_decoded_monitors_keep_the_epoch_evaluate_would_score_best(tiny_train_params, tiny_training_set,
+                                                                   monitor, pick):
+    # Validation colours follow the opposite rule of the training labels: learning the training rule
+    # makes the decoded validation colours worse, so an early epoch wins and training stops early.
+    data = dict(tiny_training_set)
+    truth = PALETTE[3 - data["val_labels"]]
+    # Batches of 3: the 4 validation images make a full and a short batch, weighed by image.
+    params = replace(tiny_train_params, epochs=6, patience=2, lr=0.01, flip=False, shift=0, batch_size=3,
+                     monitor=monitor)
+    recorder = DecodedPerEpoch(data["val_gray"], truth)
+    digest, summary = train_once(params, data, callbacks=[recorder],
+                                 target=training.DecodedTarget(truth, PALETTE))
+    name = monitor.removeprefix("val_")
+    # Only the monitored decoded measure is computed (each costs a decode per epoch), as evaluate scores it.
+    assert [list(logged) for logged in recorder.logged] == [[monitor]] * summary["epochs_run"]
+    assert [logged[monitor] for logged in recorder.logged] == pytest.approx(recorder.scores[name], abs=1e-9)
+    best = int(pick(recorder.scores[name]))
+    assert best != int(np.argmin(recorder.val_losses))  # validation loss would keep another epoch
+    assert summary["best_epoch"] == best + 1
+    assert summary[f"best_{monitor}"] == pytest.approx(recorder.scores[name][best])
+    assert digest == recorder.digests[best]
+    assert summary["epochs_run"] == min(params.epochs, best + 1 + params.patience)
+
+
+def test_a_decoded_monitor_without_its_target_is_refused(tiny_train_params, tiny_training_set):
+    with pytest.raises(ValueError, match="val_psnr needs the validation images' RGB"):
+        train_once(replace(tiny_train_params, monitor="val_psnr"), tiny_training_set)
 
 
 class FakeLive:

@@ -277,7 +277,7 @@ class TrainParams:
     precision: str = param(choice("float32", "mixed_bfloat16"))
     min_steps: int = param(integer(0))
     lr_schedule: str = param(choice("constant", "cosine"))
-    monitor: str = param(choice("val_loss", "val_accuracy"))
+    monitor: str = param(choice("val_loss", "val_accuracy", "val_psnr", "val_ciede2000"))
     gray_prior: bool = param(boolean)
     min_epochs: int = param(integer(0))
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from colorize.core.errors import NonFiniteTraining
 from colorize.core.params import TrainParams
+from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, decode, keep_luminance
+from colorize.evaluate.metrics import ciede2000, psnr
 from colorize.model.backend import import_keras
 from colorize.model.devices import data_parallel_devices, precision
 from colorize.model.models import build_model, make_loss, make_optimizer
@@ -122,24 +125,61 @@ class PlainBatches:
         return pad_batch(x, y, np.ones(y.shape, np.float32), self.multiple_of)
 
 
+# Monitors scored on the decoded colours (what evaluate reports), by the per-image metric of each; they
+# cost a decode of the validation set per epoch, so only the monitored one is computed.
+DECODED_MONITORS = {"val_psnr": psnr, "val_ciede2000": ciede2000}
+# Monitors whose larger values are better (the others: smaller).
+HIGHER_IS_BETTER = ("accuracy", "psnr")
+
+
+def monitor_mode(monitor: str) -> str:
+    return "max" if monitor.endswith(HIGHER_IS_BETTER) else "min"
+
+
+@dataclass(frozen=True)
+class DecodedTarget:
+    """What a decoded monitor compares against: the validation images' original RGB (an array or a row
+    reader, rows in the order of the validation gray) and the palette (K, 3) uint8 the classes index."""
+
+    rgb: Any
+    palette: np.ndarray
+
+
 class Validation(keras.callbacks.Callback):
     """Score the validation batches at each epoch's end and add `val_*` to the epoch's logs (before
     early stopping and the loggers read them).
 
     It calls the model's compiled test step on each batch: Keras' own validation builds a new input
-    iterator every epoch, which on the TensorFlow backend costs as much again as the work.
+    iterator every epoch, which on the TensorFlow backend costs as much again as the work. With `decoded`
+    (a name of DECODED_MONITORS and its target) it also decodes the batch's probabilities as evaluate does
+    by default (decoding.DEFAULT_METHOD at DEFAULT_TEMPERATURE, the input's lightness kept) and scores
+    them against the original RGB.
     """
 
-    def __init__(self, batches: PlainBatches):
+    def __init__(self, batches: PlainBatches, decoded: tuple[str, DecodedTarget] | None = None):
         super().__init__()
         self.batches = batches
+        self.decoded = decoded
+
+    def decoded_score(self, x: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+        """The decoded monitor's mean over the batch's `rows` (x may carry padding rows after them)."""
+        name, target = self.decoded
+        probs = np.asarray(self.model.predict_on_batch(x), dtype=np.float32)[:len(rows)]
+        rgb = keep_luminance(decode(probs, target.palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE),
+                             x[:len(rows), ..., 0])
+        truth = np.asarray(target.rgb[rows])
+        return {name.removeprefix("val_"): float(np.mean(DECODED_MONITORS[name](rgb, truth)))}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         totals: dict[str, float] = {}
         images = len(self.batches.gray)
         for index in range(len(self.batches)):
-            count = min(self.batches.batch_size, images - index * self.batches.batch_size)
-            scores = self.model.test_on_batch(*self.batches[index], return_dict=True)
+            start = index * self.batches.batch_size
+            count = min(self.batches.batch_size, images - start)
+            batch = self.batches[index]
+            scores = self.model.test_on_batch(*batch, return_dict=True)
+            if self.decoded is not None:
+                scores.update(self.decoded_score(batch[0], np.arange(start, start + count)))
             for name, value in scores.items():  # means over images, as Keras' evaluate weighs them
                 totals[name] = totals.get(name, 0.0) + float(value) * count / images
         if logs is not None:
@@ -184,17 +224,27 @@ def compile_model(params: TrainParams, size: int, k: int, total_steps: int | Non
 
 def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray], class_weights: np.ndarray | None,
-        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto") -> dict[str, Any]:
-    """Train for `planned_epochs` with early stopping on `train.monitor` (validation loss or pixel
-    accuracy; best weights restored); return a summary."""
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto",
+        target: DecodedTarget | None = None) -> dict[str, Any]:
+    """Train for `planned_epochs` with early stopping on `train.monitor` (validation loss, pixel accuracy,
+    or the decoded colours' PSNR or CIEDE2000, which need `target`; best weights restored); return a
+    summary."""
     devices = data_parallel_devices()
     batches = AugmentedBatches(train[0], train[1], params.batch_size, params.seed,
                                flip=params.flip, shift=params.shift, class_weights=class_weights,
                                multiple_of=devices)
     has_val = len(val[0]) > 0
-    validation = [Validation(PlainBatches(val[0], val[1], params.batch_size, devices))] if has_val else []
-    monitor = params.monitor if has_val else params.monitor.removeprefix("val_")
-    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if monitor.endswith("accuracy") else "min",
+    decoded = None
+    if has_val and params.monitor in DECODED_MONITORS:
+        if target is None:
+            raise ValueError(f"train.monitor {params.monitor} needs the validation images' RGB and the palette")
+        decoded = (params.monitor, target)
+    validation = [Validation(PlainBatches(val[0], val[1], params.batch_size, devices), decoded)] if has_val else []
+    # Without validation images: the training measure of the same name; the decoded ones have none, so
+    # the training loss.
+    monitor = params.monitor if has_val else ("loss" if params.monitor in DECODED_MONITORS
+                                              else params.monitor.removeprefix("val_"))
+    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode(monitor),
                                             patience=params.patience, restore_best_weights=True,
                                             # Neither stop nor keep a best epoch before this: a strong
                                             # start (the gray prior) must not win at epoch 1.
@@ -212,7 +262,7 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
     # The first best epoch, as EarlyStopping keeps it (ties do not count as improvements).
     skip = min(params.min_epochs, len(monitored) - 1)
     considered = monitored[skip:]
-    best_epoch = skip + int(np.argmax(considered) if monitor.endswith("accuracy") else np.argmin(considered))
+    best_epoch = skip + int(np.argmax(considered) if monitor_mode(monitor) == "max" else np.argmin(considered))
     loss_key = "val_loss" if has_val else "loss"
     return {
         "epochs_planned": epochs,
@@ -221,7 +271,7 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
         "best_epoch": best_epoch + 1,
         "best_" + loss_key: float(history.history[loss_key][best_epoch]),
         **{f"best_{name}": float(values[best_epoch]) for name, values in history.history.items()
-           if name.endswith("accuracy")},
+           if name.endswith(("accuracy", "psnr", "ciede2000"))},
     }
 
 
