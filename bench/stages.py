@@ -30,12 +30,16 @@ TINY = {"fetch": {"builtin": {"count": 40}}, "resize": {"image_size": 16}, "pale
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB of the process and its waited-for children)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-3000:]}")
+    # stderr to a file, not a pipe: progress bars of a long stage fill a pipe nobody reads until it ends,
+    # and the stage then blocks writing (the 250,000-image encode did).
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed:\n{err.read().decode(errors='replace')[-3000:]}")
     return seconds, usage.ru_maxrss / 1024
 
 
