@@ -61,6 +61,7 @@ def main() -> None:
     from colorize.model.devices import use_all_local_devices
     from colorize.model.rebalance import class_weights_from_counts, count_labels_streamed
     from colorize.model.training import (
+        DECODED_MONITORS,
         DecodedTarget,
         LiveLogger,
         check_finite_weights,
@@ -75,8 +76,10 @@ def main() -> None:
     # Read batch by batch from the shards: memory does not grow with the data set.
     train = (part_rows(args.gray, split["train"]), part_rows(args.labels, split["train"]))
     val = (part_rows(args.gray, split["val"]), part_rows(args.labels, split["val"]))
-    # The original colours, for the monitors that score the decoded validation images (train.monitor).
-    target = DecodedTarget(part_rows(args.resized, split["val"]), palette)
+    # The original colours, for the monitors that score the decoded validation images (train.monitor);
+    # opening them verifies every shard, so only when monitored.
+    target = (DecodedTarget(part_rows(args.resized, split["val"]), palette)
+              if params.monitor in DECODED_MONITORS else None)
     weights = None
     if params.rebalance > 0:
         weights = class_weights_from_counts(count_labels_streamed(train[1], k), params.rebalance,

@@ -18,10 +18,10 @@ from colorize.model.devices import precision
 HERE = Path(__file__).resolve().parent
 
 
-def start_jax_training(params_file: Path, devices: int) -> subprocess.Popen:
+def start_jax_training(params_file: Path, devices: int, monitor: str) -> subprocess.Popen:
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
            "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    return subprocess.Popen([sys.executable, str(HERE / "jax_training.py"), str(params_file)],
+    return subprocess.Popen([sys.executable, str(HERE / "jax_training.py"), str(params_file), monitor],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -31,17 +31,25 @@ def summary_of(process: subprocess.Popen) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.mark.slow  # two JAX trainings in subprocesses, side by side (compiling is mostly one core each)
-def test_jax_trains_on_one_device_and_on_two_with_the_same_loss_curve(params_file):
+@pytest.mark.slow  # three JAX trainings in subprocesses, side by side (compiling is mostly one core each)
+def test_jax_trains_on_one_device_and_on_two_with_the_same_validation_curves(params_file):
     import jax  # noqa: F401  (the jax extra is installed by make setup: a missing one fails here)
 
-    runs = {devices: start_jax_training(params_file, devices) for devices in (1, 2)}
-    one, two = (summary_of(runs[devices]) for devices in (1, 2))
+    # The decoded monitor on one and two devices (one forward pass gives loss, accuracy and PSNR), and
+    # the test step's validation on two; the last validation batch is padded on two devices.
+    runs = {(devices, monitor): start_jax_training(params_file, devices, monitor)
+            for devices, monitor in ((1, "val_psnr"), (2, "val_psnr"), (2, "val_loss"))}
+    one, two, two_test_step = (summary_of(process) for process in runs.values())
     assert one["backend"] == "jax" and one["devices"] == 1 and one["epochs_run"] == 3
-    assert np.all(np.isfinite(one["val_losses"])) and one["val_losses"][-1] < one["val_losses"][0]
+    losses = one["curves"]["val_loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert two["backend"] == "jax" and two["devices"] == 2
-    # Each batch is split over the two devices; only the order of float sums differs.
-    assert np.allclose(two["val_losses"], one["val_losses"], rtol=1e-4, atol=1e-5)
+    # Each batch is split over the two devices; only the order of float sums differs. Padding rows
+    # count in neither the loss nor the accuracy.
+    for name in ("val_loss", "val_accuracy", "val_psnr"):
+        assert np.allclose(two["curves"][name], one["curves"][name], rtol=1e-4, atol=1e-5), name
+    for name in ("val_loss", "val_accuracy"):
+        assert np.allclose(two_test_step["curves"][name], one["curves"][name], rtol=1e-4, atol=1e-5), name
 
 
 def test_mixed_bfloat16_computes_in_bf16_keeps_float32_weights_and_outputs_and_restores_the_policy():

@@ -284,11 +284,13 @@ class DecodedPerEpoch(DigestPerEpoch):
     """Each epoch's model scored independently, the way evaluate scores it by default: decoded with
     evaluate's default decoding, the input's lightness kept, compared with the original RGB."""
 
-    def __init__(self, gray, truth):
+    def __init__(self, gray, truth, labels):
         super().__init__()
-        self.gray, self.truth = gray, truth
+        self.gray, self.truth, self.labels = gray, truth, labels
         self.scores: dict[str, list[float]] = {"psnr": [], "ciede2000": []}
         self.logged: list[dict[str, float]] = []
+        self.tested: list[dict[str, float]] = []
+        self.logged_loss: list[dict[str, float]] = []
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
@@ -301,6 +303,9 @@ class DecodedPerEpoch(DigestPerEpoch):
         for name, values in self.scores.items():
             values.append(scores[name])
         self.logged.append({name: float(value) for name, value in logs.items() if name in DECODED_KEYS})
+        # Keras' own test step on all validation images: what the non-decoded monitors log.
+        self.tested.append(self.model.test_on_batch(self.gray[..., None], self.labels, return_dict=True))
+        self.logged_loss.append({"loss": logs["val_loss"], "accuracy": logs["val_accuracy"]})
 
 
 DECODED_KEYS = ("val_psnr", "val_ciede2000")
@@ -316,13 +321,17 @@ def test_decoded_monitors_keep_the_epoch_evaluate_would_score_best(tiny_train_pa
     # Batches of 3: the 4 validation images make a full and a short batch, weighed by image.
     params = replace(tiny_train_params, epochs=6, patience=2, lr=0.01, flip=False, shift=0, batch_size=3,
                      monitor=monitor)
-    recorder = DecodedPerEpoch(data["val_gray"], truth)
+    recorder = DecodedPerEpoch(data["val_gray"], truth, data["val_labels"])
     digest, summary = train_once(params, data, callbacks=[recorder],
                                  target=training.DecodedTarget(truth, PALETTE))
     name = monitor.removeprefix("val_")
     # Only the monitored decoded measure is computed (each costs a decode per epoch), as evaluate scores it.
     assert [list(logged) for logged in recorder.logged] == [[monitor]] * summary["epochs_run"]
     assert [logged[monitor] for logged in recorder.logged] == pytest.approx(recorder.scores[name], abs=1e-9)
+    # The loss and accuracy come from the same forward pass as the decoded colours and equal the test step's.
+    for logged, tested in zip(recorder.logged_loss, recorder.tested, strict=True):
+        assert logged["loss"] == pytest.approx(float(tested["loss"]), rel=1e-5)
+        assert logged["accuracy"] == pytest.approx(float(tested["accuracy"]), abs=1e-6)
     best = int(pick(recorder.scores[name]))
     assert best != int(np.argmin(recorder.val_losses))  # validation loss would keep another epoch
     assert summary["best_epoch"] == best + 1
