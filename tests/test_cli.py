@@ -451,7 +451,7 @@ def test_the_default_decoding_is_the_bundles_where_it_records_one(tiny, pictures
     folder = broken_copy(tiny, tmp_path, edit_meta(decode="annealed_mean", temperature=1.0))
     outputs = {}
     for name, model, options in [("bundle's", folder, []), ("explicit", tiny.folder, ["--temperature", "1.0"]),
-                                 ("constant", tiny.folder, []), ("option wins", folder, ["--temperature", "0.38"])]:
+                                 ("constant", tiny.folder, []), ("option wins", folder, ["--temperature", "0.6"])]:
         code, _ = run_main(capsys, pictures["rgb 17x5"], "-o", tmp_path / name, "--model", model, "-q", *options)
         assert code == 0
         outputs[name] = (tmp_path / name / "rgb-17x5.png").read_bytes()
@@ -532,4 +532,4 @@ def test_help_prints_every_option_with_its_default(capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
     for option in ("--model", "--decode", "--temperature", "--max-pixels", "--max-memory", "--quiet"):
         assert option in text, option
-    assert "the bundle's, else annealed_mean)" in text and "the bundle's, else 0.38)" in text and "of RAM)" in text
+    assert "the bundle's, else annealed_mean)" in text and "the bundle's, else 0.6)" in text and "of RAM)" in text

@@ -21,7 +21,7 @@ from colorize.core.errors import ArrayError, BundleError
 METHODS = ("argmax", "mean", "annealed_mean")
 # The decoding where no params.yaml applies (library calls; `colorize` unless the bundle records one).
 DEFAULT_METHOD = "annealed_mean"
-DEFAULT_TEMPERATURE = 0.38
+DEFAULT_TEMPERATURE = 0.6
 DEFAULT_BATCH = 64
 
 
