@@ -340,6 +340,27 @@ def test_decoded_monitors_keep_the_epoch_evaluate_would_score_best(tiny_train_pa
     assert summary["epochs_run"] == min(params.epochs, best + 1 + params.patience)
 
 
+@pytest.mark.parametrize("monitor", ["val_loss", "val_psnr"])
+def test_padding_for_several_devices_changes_no_validation_figure(tiny_train_params, tiny_training_set, monitor):
+    # 4 validation images in batches of 3: a full batch and a batch of 1, which padding for two devices
+    # makes 2 (one zero-weight copy). Both paths: Keras' test step, and the decoded monitor's one pass.
+    data = tiny_training_set
+    make_deterministic(0)
+    model = compile_model(replace(tiny_train_params, batch_size=3), 16, 4)
+    target = training.DecodedTarget(PALETTE[data["val_labels"]], PALETTE)
+    decoded = (monitor, target) if monitor in training.DECODED_MONITORS else None
+    logs: dict[int, dict[str, float]] = {}
+    for multiple_of in (1, 2):
+        callback = training.Validation(
+            training.PlainBatches(data["val_gray"], data["val_labels"], 3, multiple_of), decoded)
+        callback.set_model(model)
+        logs[multiple_of] = {}
+        callback.on_epoch_end(0, logs[multiple_of])
+    assert set(logs[2]) == set(logs[1]) >= {"val_loss", "val_accuracy"}
+    for name, value in logs[1].items():
+        assert logs[2][name] == pytest.approx(value, rel=1e-6), name
+
+
 def test_a_decoded_monitor_without_its_target_is_refused(tiny_train_params, tiny_training_set):
     with pytest.raises(ValueError, match="val_psnr needs the validation images' RGB"):
         train_once(replace(tiny_train_params, monitor="val_psnr"), tiny_training_set)

@@ -151,10 +151,11 @@ class Validation(keras.callbacks.Callback):
 
     It calls the model's compiled test step on each batch: Keras' own validation builds a new input
     iterator every epoch, which on the TensorFlow backend costs as much again as the work. With `decoded`
-    (a name of DECODED_MONITORS and its target) it runs one forward pass per batch instead and takes the
-    loss, the accuracy and the decoded monitor from the same probabilities: the monitor decodes them as
-    evaluate does by default (decoding.DEFAULT_METHOD at DEFAULT_TEMPERATURE, the input's lightness kept)
-    and scores them against the original RGB.
+    (a name of DECODED_MONITORS and its target), and on a batch padded for several devices, it runs one
+    forward pass instead and takes the loss, the accuracy and the decoded monitor from the same
+    probabilities, over the real rows only (Keras' accuracy ignores sample weights, so padding rows would
+    count). The monitor decodes them as evaluate does by default (decoding.DEFAULT_METHOD at
+    DEFAULT_TEMPERATURE, the input's lightness kept) and scores them against the original RGB.
     """
 
     def __init__(self, batches: PlainBatches, decoded: tuple[str, DecodedTarget] | None = None):
@@ -162,23 +163,23 @@ class Validation(keras.callbacks.Callback):
         self.batches = batches
         self.decoded = decoded
 
-    def decoded_scores(self, batch: tuple[np.ndarray, ...], rows: np.ndarray) -> dict[str, float]:
-        """Loss, accuracy and the decoded monitor of one batch from one forward pass; means over the
-        batch's `rows` (the batch may carry padding rows after them, which are left out)."""
-        name, target = self.decoded
+    def one_pass_scores(self, batch: tuple[np.ndarray, ...], rows: np.ndarray) -> dict[str, float]:
+        """Loss, accuracy and the decoded monitor (if any) of one batch from one forward pass; means over
+        the batch's `rows` (the batch may carry padding rows after them, which are left out)."""
         x, y = batch[0], batch[1]
         n = len(rows)
         probs = self.model.predict_on_batch(x)[:n]
-        # The compiled loss, as the test step computes it, over the real rows only.
+        # The compiled loss, as the test step computes it.
         loss = float(keras.ops.convert_to_numpy(
             self.model.compute_loss(x=x[:n], y=y[:n], y_pred=probs, training=False)))
         probs = np.asarray(keras.ops.convert_to_numpy(probs), dtype=np.float32)
-        accuracy = float(np.mean(np.argmax(probs, axis=-1) == y[:n]))
-        rgb = keep_luminance(decode(probs, target.palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE),
-                             x[:n, ..., 0])
-        truth = np.asarray(target.rgb[rows])
-        score = float(np.mean(DECODED_MONITORS[name](rgb, truth)))
-        return {"loss": loss, "accuracy": accuracy, name.removeprefix("val_"): score}
+        scores = {"loss": loss, "accuracy": float(np.mean(np.argmax(probs, axis=-1) == y[:n]))}
+        if self.decoded is not None:
+            name, target = self.decoded
+            rgb = keep_luminance(decode(probs, target.palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE), x[:n, ..., 0])
+            truth = np.asarray(target.rgb[rows])
+            scores[name.removeprefix("val_")] = float(np.mean(DECODED_MONITORS[name](rgb, truth)))
+        return scores
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         totals: dict[str, float] = {}
@@ -187,12 +188,10 @@ class Validation(keras.callbacks.Callback):
             start = index * self.batches.batch_size
             count = min(self.batches.batch_size, images - start)
             batch = self.batches[index]
-            if self.decoded is None:
+            if self.decoded is None and len(batch[0]) == count:
                 scores = self.model.test_on_batch(*batch, return_dict=True)
-                if len(batch[0]) > count:  # the loss is a mean over all rows, zero-weight padding included
-                    scores["loss"] = float(scores["loss"]) * len(batch[0]) / count
             else:
-                scores = self.decoded_scores(batch, np.arange(start, start + count))
+                scores = self.one_pass_scores(batch, np.arange(start, start + count))
             for name, value in scores.items():  # means over images, as Keras' evaluate weighs them
                 totals[name] = totals.get(name, 0.0) + float(value) * count / images
         if logs is not None:
