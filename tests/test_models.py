@@ -152,6 +152,13 @@ def test_cosine_schedule_decays_from_the_base_rate_to_one_percent(name):
     assert rate[2] == pytest.approx(1e-4, rel=1e-4) and rate[3] == pytest.approx(1e-4, rel=1e-4)
 
 
+@pytest.mark.parametrize("name", ["adam", "adadelta"])
+def test_weight_averaging_only_when_asked(name):
+    assert not make_optimizer(name, None).use_ema
+    averaging = make_optimizer(name, None, ema=0.99)
+    assert averaging.use_ema and averaging.ema_momentum == pytest.approx(0.99)
+
+
 def test_unknown_optimizer_is_named():
     with pytest.raises(ValueError, match="train.optimizer"):
         make_optimizer("sgd", None)

@@ -280,6 +280,7 @@ class TrainParams:
     monitor: str = param(choice("val_loss", "val_accuracy", "val_psnr", "val_ciede2000"))
     gray_prior: bool = param(boolean)
     min_epochs: int = param(integer(0))
+    ema: float | None = param(optional(number(0, 1, open_low=True, open_high=True)))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,13 @@ import numpy as np
 
 from colorize.core.errors import NonFiniteTraining
 from colorize.core.params import TrainParams
-from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, decode, keep_luminance
+from colorize.evaluate.decoding import (
+    DEFAULT_METHOD,
+    DEFAULT_TEMPERATURE,
+    decode,
+    keep_luminance,
+    predicted_labels,
+)
 from colorize.evaluate.metrics import ciede2000, psnr
 from colorize.model.backend import import_keras
 from colorize.model.devices import data_parallel_devices, precision
@@ -173,7 +179,7 @@ class Validation(keras.callbacks.Callback):
         loss = float(keras.ops.convert_to_numpy(
             self.model.compute_loss(x=x[:n], y=y[:n], y_pred=probs, training=False)))
         probs = np.asarray(keras.ops.convert_to_numpy(probs), dtype=np.float32)
-        scores = {"loss": loss, "accuracy": float(np.mean(np.argmax(probs, axis=-1) == y[:n]))}
+        scores = {"loss": loss, "accuracy": float(np.mean(predicted_labels(probs) == y[:n]))}
         if self.decoded is not None:
             name, target = self.decoded
             rgb = keep_luminance(decode(probs, target.palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE), x[:n, ..., 0])
@@ -228,7 +234,8 @@ def compile_model(params: TrainParams, size: int, k: int, total_steps: int | Non
         model = build_model(params.arch, size, k, dropout=params.dropout,
                             filters=params.unet_filters, depth=params.unet_depth, prior=prior)
     decay_steps = total_steps if params.lr_schedule == "cosine" else None
-    model.compile(optimizer=make_optimizer(params.optimizer, params.lr, decay_steps=decay_steps),
+    model.compile(optimizer=make_optimizer(params.optimizer, params.lr, decay_steps=decay_steps,
+                                           ema=params.ema),
                   loss=make_loss(params.loss),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
@@ -261,13 +268,16 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
                                             # Neither stop nor keep a best epoch before this: a strong
                                             # start (the gray prior) must not win at epoch 1.
                                             start_from_epoch=params.min_epochs)
+    # With `train.ema`, validation, early stopping and the loggers see the averaged weights (swapped in
+    # at each epoch's end, back out at the next one's start), so the best epoch's average is what is kept.
+    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if params.ema is not None else []
     epochs = planned_epochs(params, len(train[0]))
     history = model.fit(
         batches,
         steps_per_epoch=len(batches),
         shuffle=False,  # the batches are already shuffled, per epoch, from the seed
         epochs=epochs,
-        callbacks=[StopOnNonFinite(), *validation, stopper, *callbacks],
+        callbacks=[StopOnNonFinite(), *averaged, *validation, stopper, *callbacks],
         verbose=verbose,
     )
     monitored = np.asarray(history.history[monitor])
