@@ -9,6 +9,7 @@
 vs a bare `model.train_on_batch` loop on the same arrays (the limit), and optionally vs the `fit` of
 another checkout's code (e.g. a `git worktree` of main) in the same run:
     python bench/train_throughput.py --compare fit --size 64 --epochs 6 --baseline-src /tmp/main/src
+    python bench/train_throughput.py --compare fit --size 64 --epochs 6 --monitors val_psnr,val_accuracy --rounds 3
 
 Each measurement runs in its own process (so peak RSS is its own); the first epoch (or batch), which
 compiles, is left out of every rate.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,8 @@ def train_params(args: argparse.Namespace, arch: str) -> TrainParams:
 
     params = load_section("train", os.path.join(ROOT, "params.yaml"))
     return replace(params, arch=arch, optimizer=args.optimizer or params.optimizer, batch_size=args.batch_size,
-                   epochs=args.epochs, patience=args.epochs, precision=args.precision)
+                   epochs=args.epochs, patience=args.epochs, precision=args.precision,
+                   monitor=args.child_monitor or params.monitor)
 
 
 def random_data(n: int, size: int, k: int, seed: int):
@@ -166,8 +169,11 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
     return result
 
 
-def run_child(args: argparse.Namespace, child: str, src: str | None = None) -> dict | None:
+def run_child(args: argparse.Namespace, child: str, src: str | None = None,
+              monitor: str | None = None) -> dict | None:
     command = [sys.executable, __file__, "--child", child, *sys.argv[1:]]
+    if monitor:
+        command += ["--child-monitor", monitor]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     if src:
         env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
@@ -203,6 +209,12 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=63, help="fit comparison: validation images")
     parser.add_argument("--epochs", type=int, default=6, help="fit comparison: epochs (the first is not timed)")
     parser.add_argument("--baseline-src", help="fit comparison: also time the fit of the package in this src/")
+    parser.add_argument("--monitors", help="fit comparison: time this checkout's fit once per train.monitor in "
+                        "this comma-separated list (default: params.yaml's), e.g. val_psnr,val_accuracy: the "
+                        "decoded monitors decode the validation split every epoch")
+    parser.add_argument("--rounds", type=int, default=1, help="fit comparison: measure every variant this many "
+                        "times, interleaved, and report the median of the per-round ratios")
+    parser.add_argument("--child-monitor", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.compare == "arch" and args.optimizer is None:
@@ -228,19 +240,35 @@ def main() -> None:
                   f"unet/seed memory = {unet[memory] / seed[memory]:.3f} ({memory})")
         return
     arch = args.archs.split(",")[0]
-    bare = run_child(args, f"bare:{arch}")
-    fitted = run_child(args, f"pipeline fit (this checkout):{arch}")
-    baseline = run_child(args, f"pipeline fit ({args.baseline_src}):{arch}", args.baseline_src) \
-        if args.baseline_src else None
-    for r in (bare, fitted, baseline):
-        if r:
-            print(describe(r), flush=True)
-    print(f"{args.images} training + {args.val} validation images, {args.epochs} epochs (first not timed)")
-    if bare and fitted:
-        print(f"fit / bare loop = {fitted['images_per_s'] / bare['images_per_s']:.2f} (target >= 0.9)")
-    if fitted and baseline:
-        print(f"fit / baseline fit = {fitted['images_per_s'] / baseline['images_per_s']:.2f}x (target >= 1.5)")
-
+    monitors = args.monitors.split(",") if args.monitors else [None]
+    fit_labels = {monitor: f"pipeline fit (this checkout{f', {monitor}' if monitor else ''}):{arch}"
+                  for monitor in monitors}
+    ratios: dict[str, list[float]] = {}
+    for round_ in range(1, args.rounds + 1):
+        # Every round measures each variant once, back to back: the machine's speed drifts by more than
+        # the differences measured, so ratios are taken within a round.
+        bare = run_child(args, f"bare:{arch}")
+        fits = {monitor: run_child(args, label, monitor=monitor) for monitor, label in fit_labels.items()}
+        baseline = run_child(args, f"pipeline fit ({args.baseline_src}):{arch}", args.baseline_src) \
+            if args.baseline_src else None
+        print(f"round {round_} of {args.rounds}")
+        for r in (bare, *fits.values(), baseline):
+            if r:
+                print(describe(r), flush=True)
+        for monitor, fitted in fits.items():
+            label = f" ({monitor})" if monitor else ""
+            if bare and fitted:
+                ratios.setdefault(f"fit{label} / bare loop", []).append(
+                    fitted["images_per_s"] / bare["images_per_s"])
+            if fitted and baseline:
+                ratios.setdefault(f"fit{label} / baseline fit", []).append(
+                    fitted["images_per_s"] / baseline["images_per_s"])
+    print(f"{args.images} training + {args.val} validation images, {args.epochs} epochs (first not timed), "
+          f"{args.rounds} round(s)")
+    for name, values in ratios.items():
+        target = "(target >= 1.5)" if "baseline" in name else "(target >= 0.9)"
+        each = ", ".join(f"{value:.2f}" for value in values)
+        print(f"{name} = {statistics.median(values):.2f} median {target}; rounds: {each}")
 
 if __name__ == "__main__":
     main()
