@@ -456,7 +456,7 @@ def test_a_non_finite_input_stops_training_with_one_line_before_anything_is_writ
 
 def test_weight_averaging_validates_and_keeps_the_averaged_weights(tiny_train_params, tiny_training_set):
     """`train.ema`: the epoch is chosen on the averaged weights, and those are what training returns."""
-    params = replace(tiny_train_params, epochs=5, patience=5)
+    params = replace(tiny_train_params, epochs=3, patience=3)
     plain, _ = train_once(params, tiny_training_set)
     averaged = replace(params, ema=0.5)
     make_deterministic(averaged.seed)
@@ -469,7 +469,6 @@ def test_weight_averaging_validates_and_keeps_the_averaged_weights(tiny_train_pa
     scored = model.evaluate(tiny_training_set["val_gray"][..., None], tiny_training_set["val_labels"],
                             verbose=0, return_dict=True)
     assert scored["loss"] == pytest.approx(summary["best_val_loss"], rel=1e-6)
-    assert train_once(averaged, tiny_training_set)[0] == weights_digest(model)  # still bitwise reproducible
 
 
 def test_check_finite_weights_refuses_a_nan_weight(tiny_train_params):
