@@ -151,12 +151,18 @@ def test_short_batches_are_padded_with_zero_weight_rows_for_several_devices(uniq
 
 # --- training -----------------------------------------------------------------------------------------
 
-def train_once(params: TrainParams, data: dict[str, np.ndarray], callbacks=(), target=None) -> tuple[str, dict]:
+def train_model(params: TrainParams, data: dict[str, np.ndarray], callbacks=(), target=None):
+    """A fresh, seeded model trained on `data`, and fit's summary."""
     make_deterministic(params.seed)
     model = compile_model(params, 16, 4)
     summary = fit(model, params, (data["train_gray"], data["train_labels"]),
                   (data["val_gray"], data["val_labels"]), np.linspace(0.5, 1.5, 4).astype(np.float32),
                   callbacks=callbacks, verbose=0, target=target)
+    return model, summary
+
+
+def train_once(params: TrainParams, data: dict[str, np.ndarray], callbacks=(), target=None) -> tuple[str, dict]:
+    model, summary = train_model(params, data, callbacks, target)
     return weights_digest(model), summary
 
 
@@ -458,12 +464,7 @@ def test_weight_averaging_validates_and_keeps_the_averaged_weights(tiny_train_pa
     """`train.ema`: the epoch is chosen on the averaged weights, and those are what training returns."""
     params = replace(tiny_train_params, epochs=3, patience=3)
     plain, _ = train_once(params, tiny_training_set)
-    averaged = replace(params, ema=0.5)
-    make_deterministic(averaged.seed)
-    model = compile_model(averaged, 16, 4)
-    summary = fit(model, averaged, (tiny_training_set["train_gray"], tiny_training_set["train_labels"]),
-                  (tiny_training_set["val_gray"], tiny_training_set["val_labels"]),
-                  np.linspace(0.5, 1.5, 4).astype(np.float32), verbose=0)
+    model, summary = train_model(replace(params, ema=0.5), tiny_training_set)
     # The raw weights follow the same steps with or without the average: only keeping it differs.
     assert weights_digest(model) != plain
     scored = model.evaluate(tiny_training_set["val_gray"][..., None], tiny_training_set["val_labels"],
