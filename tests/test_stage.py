@@ -23,6 +23,16 @@ def main():
     if sys.argv[1] == "plain":
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)
+    if sys.argv[1] in ("finaliser", "gc-callback"):  # where Python can only print an exception and go on
+        def interrupt_here(*args):
+            signal.raise_signal(signal.SIGINT)
+        if sys.argv[1] == "finaliser":
+            type("Held", (), {"__del__": interrupt_here})()
+        else:
+            import gc
+            gc.callbacks.append(interrupt_here)
+            gc.collect()
+        time.sleep(5)
     if sys.argv[1] == "bug":
         raise TypeError("a real bug")
     if sys.argv[1] == "blas":
@@ -33,7 +43,7 @@ run_stage(main, name="demo")
 """
 
 
-@pytest.mark.parametrize("how", ["plain", "converted"])
+@pytest.mark.parametrize("how", ["plain", "converted", "finaliser", "gc-callback"])
 def test_an_interrupt_is_one_line_even_when_a_library_converts_it(tmp_path: Path, how: str) -> None:
     done = subprocess.run([sys.executable, "-c", STAGE, how], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)

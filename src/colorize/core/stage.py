@@ -37,6 +37,17 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _redeliver_swallowed_interrupt(unraisable) -> None:
+    """A Ctrl-C that lands in a finaliser or a gc callback (JAX registers one) cannot propagate: Python
+    prints "Exception ignored in ..." and goes on. Deliver it again a moment later, from a timer signal,
+    so that it lands in the stage's own code (or, rarely, comes back here and is deferred once more)."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt) and _received:
+        signal.signal(signal.SIGALRM, _interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def _start(name: str) -> None:
     """Take the stage's lock and remove dead runs' temporaries from the project's scratch place."""
     from colorize.core.scratch import lock_stage, sweep
@@ -52,6 +63,7 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
     one_blas_thread()
     name = name or Path(sys.argv[0]).stem
     try:
+        sys.unraisablehook = _redeliver_swallowed_interrupt
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGINT, _interrupt)
         _start(name)
