@@ -5,6 +5,10 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 # Stage commands call `python`: put the project's environment first on PATH.
 RUN := PATH="$(BIN):$$PATH"
+# Test modules run on this many pytest-xdist workers, each module whole on one worker (its fixtures built
+# once). Two halve the suite on two cores: the integration tests mostly wait on DVC and stage subprocesses.
+TEST_WORKERS ?= 2
+PYTEST := $(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: setup lock system-deps repro test test-fast bench bench-realdata clean-venv
 
@@ -37,11 +41,11 @@ system-deps:
 
 test: setup system-deps
 	$(BIN)/ruff check src stages tests bench
-	$(RUN) python -m pytest -q -ra
+	$(PYTEST) -q -ra
 
 test-fast: setup
 	$(BIN)/ruff check src stages tests bench
-	$(RUN) python -m pytest -q -m "not slow"
+	$(PYTEST) -q -m "not slow"
 
 bench: setup
 	$(RUN) python bench/stages.py
