@@ -159,6 +159,25 @@ def test_weight_averaging_only_when_asked(name):
     assert averaging.use_ema and averaging.ema_momentum == pytest.approx(0.99)
 
 
+@pytest.mark.parametrize("name", ["adam", "adadelta"])
+def test_weight_decay_shrinks_only_the_kernels_and_only_when_asked(name):
+    """A step with zero gradients moves nothing but the decay: each kernel shrinks by lr x weight_decay;
+    biases, batch-norm scales and offsets and the gray-level prior's table stay as they were."""
+    model = build_model("unet", 16, 4, filters=2, depth=1, prior=np.zeros((256, 4), np.float32))
+    variables = model.trainable_variables
+    for decay, shrunk in ((0.0, set()), (0.5, {"kernel"})):
+        for variable in variables:
+            variable.assign(np.ones(variable.shape, np.float32))
+        optimizer = make_optimizer(name, 0.1, weight_decay=decay)
+        optimizer.apply([keras.ops.zeros_like(v) for v in variables], variables)
+        names = {v.name for v in variables}
+        assert {"kernel", "bias", "gamma", "beta", "table"} <= names
+        for variable in variables:
+            expected = 1 - 0.1 * decay if variable.name in shrunk else 1.0
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected, rtol=1e-6,
+                                       err_msg=f"{name} {decay} {variable.path}")
+
+
 def test_unknown_optimizer_is_named():
     with pytest.raises(ValueError, match="train.optimizer"):
         make_optimizer("sgd", None)

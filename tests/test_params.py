@@ -108,6 +108,8 @@ BAD_VALUES = [
     ("train.ema", 0),
     ("train.ema", 1),
     ("train.ema", True),
+    ("train.weight_decay", -0.1),
+    ("train.weight_decay", None),
     ("grayscale.weights", [0.21, 0.72]),
     ("grayscale.weights", [0.21, 0.72, 0.07, 0.0]),
     ("grayscale.weights", "0.21 0.72 0.07"),
@@ -183,6 +185,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
     ("palette.k", 2), ("palette.k", 256), ("resize.image_size", 8), ("split.test_size", 0.5),
     ("split.val_size", 0), ("grayscale.weights", [0.21, 0.72, 0.007]), ("train.lr", 0.01),
     ("fetch.sha256", "A" * 64), ("train.patience", 0), ("train.ema", 0.999),
+    ("train.weight_decay", 0), ("train.weight_decay", 2.5),
 ])
 def test_boundary_values_are_accepted(real_params, write_params, name, value):
     section = name.split(".")[0]

@@ -281,6 +281,7 @@ class TrainParams:
     gray_prior: bool = param(boolean)
     min_epochs: int = param(integer(0))
     ema: float | None = param(optional(number(0, 1, open_low=True, open_high=True)))
+    weight_decay: float = param(number(0, None))
 
 
 @dataclass(frozen=True)

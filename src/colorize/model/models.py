@@ -155,18 +155,30 @@ def make_loss(name: str):
     raise ValueError(f"train.loss must be categorical_crossentropy, l1 or seed_ordinal, got {name!r}")
 
 
+# Variables weight decay leaves alone: biases, batch-norm scales and offsets, the gray-level prior's table.
+NOT_DECAYED = ("bias", "gamma", "beta", "table")
+
+
 def make_optimizer(name: str, lr: float | None, decay_steps: int | None = None,
-                   ema: float | None = None) -> keras.optimizers.Optimizer:
+                   ema: float | None = None, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
     """Adadelta defaults to Zeiler's learning rate 1.0 (Keras' 0.001 barely moves); Adam to 0.001.
 
     With `decay_steps`, the rate follows a cosine from its base value down to 1 % of it over that many steps.
     With `ema` (a momentum in (0, 1)), the optimizer also keeps an exponential moving average of the weights.
+    With `weight_decay`, each step also shrinks the kernels by learning rate x weight_decay (decoupled, as
+    in AdamW); the variables in NOT_DECAYED keep their values.
     """
     base = {"adadelta": 1.0, "adam": 1e-3}.get(name) if lr is None else lr
     rate = base if not decay_steps else keras.optimizers.schedules.CosineDecay(base, decay_steps, alpha=0.01)
-    averaging = {} if ema is None else {"use_ema": True, "ema_momentum": ema}
+    options = {} if ema is None else {"use_ema": True, "ema_momentum": ema}
+    if weight_decay:
+        options["weight_decay"] = weight_decay
     if name == "adadelta":
-        return keras.optimizers.Adadelta(learning_rate=rate, **averaging)
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate=rate, **averaging)
-    raise ValueError(f"train.optimizer must be adam or adadelta, got {name!r}")
+        optimizer = keras.optimizers.Adadelta(learning_rate=rate, **options)
+    elif name == "adam":
+        optimizer = keras.optimizers.Adam(learning_rate=rate, **options)
+    else:
+        raise ValueError(f"train.optimizer must be adam or adadelta, got {name!r}")
+    if weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=list(NOT_DECAYED))
+    return optimizer

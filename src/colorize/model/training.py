@@ -235,7 +235,7 @@ def compile_model(params: TrainParams, size: int, k: int, total_steps: int | Non
                             filters=params.unet_filters, depth=params.unet_depth, prior=prior)
     decay_steps = total_steps if params.lr_schedule == "cosine" else None
     model.compile(optimizer=make_optimizer(params.optimizer, params.lr, decay_steps=decay_steps,
-                                           ema=params.ema),
+                                           ema=params.ema, weight_decay=params.weight_decay),
                   loss=make_loss(params.loss),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
