@@ -60,6 +60,7 @@ CONFIGS: dict[str, dict] = {
     "ema 0.998, min_epochs 40": {"train.ema": 0.998, "train.min_epochs": 40},
     "weight_decay 1": {"train.weight_decay": 1.0},
     "weight_decay 4": {"train.weight_decay": 4.0},
+    "weight_decay 16": {"train.weight_decay": 16.0},
     "lr 0.003": {"train.lr": 0.003},
     "loss l1": {"train.loss": "l1"},
     "filters 32, min_steps 3000, rebalance 0": {"train.unet_filters": 32, "train.min_steps": 3000,
