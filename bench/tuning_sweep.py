@@ -61,6 +61,7 @@ CONFIGS: dict[str, dict] = {
     "weight_decay 1": {"train.weight_decay": 1.0},
     "weight_decay 4": {"train.weight_decay": 4.0},
     "weight_decay 16": {"train.weight_decay": 16.0},
+    "rotate": {"train.rotate": True},
     "lr 0.003": {"train.lr": 0.003},
     "loss l1": {"train.loss": "l1"},
     "filters 32, min_steps 3000, rebalance 0": {"train.unet_filters": 32, "train.min_steps": 3000,

@@ -102,6 +102,7 @@ BAD_VALUES = [
     ("train.loss", "mse"),
     ("train.optimizer", "sgd"),
     ("train.flip", 1),            # an int is not a bool
+    ("train.rotate", "yes"),
     ("train.lr", 0),
     ("train.lr", -0.1),
     ("train.unet_depth", 7),

@@ -75,7 +75,7 @@ def unique_pixels() -> tuple[np.ndarray, np.ndarray]:
 
 
 def batches(gray, labels, seed=0, **kwargs) -> AugmentedBatches:
-    options = {"flip": True, "shift": 2, "class_weights": None, **kwargs}
+    options = {"flip": True, "shift": 2, "rotate": False, "class_weights": None, **kwargs}
     return AugmentedBatches(gray, labels, 4, seed, **options)
 
 
@@ -105,6 +105,20 @@ def test_flips_and_shifts_move_images_and_labels_together(unique_pixels):
         # An image that matches no stored image unchanged was flipped or shifted.
         augmented += sum(not any(np.array_equal(image, g) for g in gray) for image in x[..., 0])
     assert augmented >= N // 2
+
+
+def test_quarter_turns_move_images_and_labels_together_and_keep_the_other_draws(unique_pixels):
+    gray, labels = unique_pixels
+    plain, turned = all_batches(batches(gray, labels)), all_batches(batches(gray, labels, rotate=True))
+    seen_turns = set()
+    for (x, y), (x_turned, y_turned) in zip(plain, turned, strict=True):
+        assert np.array_equal(y_turned, label_of(x_turned[..., 0]))
+        for image, image_turned in zip(x[..., 0], x_turned[..., 0], strict=True):
+            # the same flip and shift as without turns, then a quarter turn
+            turns = [k for k in range(4) if np.array_equal(np.rot90(image, k), image_turned)]
+            assert turns, "not a quarter turn of the unturned batch's image"
+            seen_turns.add(turns[0])
+    assert len(seen_turns) >= 3
 
 
 def test_per_pixel_weights_are_the_class_weights_of_the_labels(unique_pixels):

@@ -272,6 +272,7 @@ class TrainParams:
     rebalance: float = param(number(0, 1))
     flip: bool = param(boolean)
     shift: int = param(integer(0))
+    rotate: bool = param(boolean)
     unet_filters: int = param(integer(1, 1024))
     unet_depth: int = param(integer(1, 6))
     precision: str = param(choice("float32", "mixed_bfloat16"))

@@ -47,7 +47,7 @@ def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled batches of (gray, labels[, per-pixel weights]) with random flips and shifts.
+    """Shuffled batches of (gray, labels[, per-pixel weights]) with random flips, shifts and quarter turns.
 
     Batch `index` is batch `index % len(self)` of epoch `index // len(self)`, and every random choice
     comes from (seed, epoch, batch), so a run is reproducible whatever the order or the read-ahead of
@@ -58,11 +58,12 @@ class AugmentedBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, gray, labels, batch_size: int, seed: int, *,
-                 flip: bool, shift: int, class_weights: np.ndarray | None = None, multiple_of: int = 1):
+                 flip: bool, shift: int, rotate: bool, class_weights: np.ndarray | None = None,
+                 multiple_of: int = 1):
         super().__init__(workers=1, use_multiprocessing=False)
         self.gray, self.labels = gray, labels
         self.batch_size, self.seed = batch_size, seed
-        self.flip, self.shift = flip, shift
+        self.flip, self.shift, self.rotate = flip, shift, rotate
         self.class_weights = class_weights
         self.multiple_of = multiple_of
         self._epoch_order: tuple[int, np.ndarray] | None = None
@@ -94,6 +95,10 @@ class AugmentedBatches(keras.utils.PyDataset):
             for i, (dy, dx) in enumerate(offsets):
                 x[i:i + 1] = shift_images(x[i:i + 1], int(dy), int(dx))
                 y[i:i + 1] = shift_images(y[i:i + 1], int(dy), int(dx))
+        if self.rotate:  # drawn last, so that runs without it keep their flips and shifts
+            for i, turns in enumerate(rng.integers(0, 4, size=len(rows))):
+                x[i] = np.rot90(x[i], int(turns))
+                y[i] = np.rot90(y[i], int(turns))
         x = x[..., None]
         if self.class_weights is None and self.multiple_of == 1:
             return x, y
@@ -250,7 +255,8 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
     summary."""
     devices = data_parallel_devices()
     batches = AugmentedBatches(train[0], train[1], params.batch_size, params.seed,
-                               flip=params.flip, shift=params.shift, class_weights=class_weights,
+                               flip=params.flip, shift=params.shift, rotate=params.rotate,
+                               class_weights=class_weights,
                                multiple_of=devices)
     has_val = len(val[0]) > 0
     decoded = None
