@@ -33,6 +33,8 @@ def main():
             gc.callbacks.append(interrupt_here)
             gc.collect()
         time.sleep(5)
+    if sys.argv[1] == "finaliser-at-the-end":  # swallowed as the stage finishes: it is done, not interrupted
+        type("Held", (), {"__del__": lambda self: signal.raise_signal(signal.SIGINT)})()
     if sys.argv[1] == "bug":
         raise TypeError("a real bug")
     if sys.argv[1] == "blas":
@@ -40,6 +42,7 @@ def main():
         print(*(pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"))
 
 run_stage(main, name="demo")
+time.sleep(0.2)  # the process's own clean-up, long enough for a pending re-delivery to fire
 """
 
 
@@ -50,6 +53,12 @@ def test_an_interrupt_is_one_line_even_when_a_library_converts_it(tmp_path: Path
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip() == ("error: demo interrupted; rerun `dvc repro` to restore or recompute its "
                                    "outputs")
+
+
+def test_an_interrupt_swallowed_as_the_stage_finishes_is_not_delivered_after_it(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", STAGE, "finaliser-at-the-end"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
 def test_an_error_without_an_interrupt_keeps_its_traceback(tmp_path: Path) -> None:

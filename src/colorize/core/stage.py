@@ -48,6 +48,12 @@ def _redeliver_swallowed_interrupt(unraisable) -> None:
         sys.__unraisablehook__(unraisable)
 
 
+def _stop_taking_interrupts() -> None:
+    """Ignore Ctrl-C from here on, and cancel a swallowed one's pending re-delivery."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _start(name: str) -> None:
     """Take the stage's lock and remove dead runs' temporaries from the project's scratch place."""
     from colorize.core.scratch import lock_stage, sweep
@@ -68,9 +74,9 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
         signal.signal(signal.SIGINT, _interrupt)
         _start(name)
         main()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C must not interrupt the clean-up
+        _stop_taking_interrupts()  # done: a late Ctrl-C must not interrupt the clean-up
     except UserError as exc:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not turn this into a traceback
+        _stop_taking_interrupts()  # a second Ctrl-C must not turn this into a traceback
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except Exception:
@@ -82,6 +88,6 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
 
 
 def _interrupted(name: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _stop_taking_interrupts()
     print(f"error: {name} {INTERRUPTED}", file=sys.stderr)
     sys.exit(130)
