@@ -8,6 +8,7 @@ import pytest
 
 from colorize.model.budget import seed_param_count
 from colorize.model.models import (
+    FusedBatchNormalization,
     GrayLevelPrior,
     build_model,
     build_seed,
@@ -183,6 +184,61 @@ def test_unknown_optimizer_is_named():
         make_optimizer("sgd", None)
 
 
+# --- batch normalisation through the fused kernel -----------------------------------------------------
+
+def bn_pair(channels: int):
+    """Keras' own layer and the fused one, with the same (non-trivial) weights."""
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(1, 0.2, channels), rng.normal(0, 0.2, channels), rng.normal(0, 0.3, channels),
+               rng.uniform(0.5, 2, channels)]
+    pair = []
+    for layer in (keras.layers.BatchNormalization(momentum=0.9), FusedBatchNormalization(momentum=0.9)):
+        layer.build((None, 6, 6, channels))
+        layer.set_weights([w.astype(np.float32) for w in weights])
+        pair.append(layer)
+    return pair
+
+
+def test_fused_batch_norm_trains_and_predicts_as_keras_does():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (4, 6, 6, 5)).astype(np.float32))
+    upstream = tf.constant(np.random.default_rng(2).normal(size=(4, 6, 6, 5)).astype(np.float32))
+    results = []
+    for layer in bn_pair(5):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        grads = tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
+        results.append([y, *grads, layer.moving_mean, layer.moving_variance, layer(x, training=False)])
+    for keras_value, fused_value in zip(*results):
+        np.testing.assert_allclose(np.asarray(fused_value), np.asarray(keras_value), rtol=1e-4, atol=1e-5)
+
+
+def test_fused_batch_norm_runs_the_fused_kernel_in_training_only():
+    import tensorflow as tf
+
+    _, fused = bn_pair(3)
+    x = tf.zeros((2, 6, 6, 3))
+
+    def op_types(training: bool) -> set[str]:
+        graph = tf.function(lambda t: fused(t, training=training)).get_concrete_function(x).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "FusedBatchNormV3" in op_types(True)
+    assert "FusedBatchNormV3" not in op_types(False)
+
+
+def test_unet_uses_the_fused_batch_norm_and_reloads_it(tmp_path):
+    model = build_model("unet", 8, 3, filters=2, depth=1)
+    assert {type(layer) for layer in model.layers if "bn" in layer.name} == {FusedBatchNormalization}
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    assert isinstance(loaded.get_layer("down0_bn1"), FusedBatchNormalization)
+
+
 # --- the gray-level prior -----------------------------------------------------------------------------
 
 def test_gray_level_log_prior_counts_colours_per_gray_level():
@@ -211,3 +267,17 @@ def test_gray_level_prior_layer_looks_up_each_pixel_and_survives_a_safe_reload(t
     loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     np.testing.assert_allclose(loaded.predict(gray, verbose=0), model.predict(gray, verbose=0), atol=1e-6)
     assert keras.saving.get_registered_object("colorize>GrayLevelPrior") is GrayLevelPrior
+
+
+def test_gray_level_prior_gradient_is_the_per_level_sum_of_the_pixels_gradients():
+    import tensorflow as tf
+
+    table = GrayLevelPrior(3, levels=4)
+    gray = np.array([[[[0.0], [1.0]], [[1 / 3], [1.0]]]], np.float32)  # levels 0, 3, 1, 3
+    table.build(gray.shape)
+    upstream = tf.constant(np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(table(gray) * upstream)
+    grad = tape.gradient(loss, table.table.value)
+    assert isinstance(grad, tf.Tensor)  # dense: not one row per pixel
+    np.testing.assert_array_equal(np.asarray(grad), [[0, 1, 2], [6, 7, 8], [0, 0, 0], [3 + 9, 4 + 10, 5 + 11]])
