@@ -54,6 +54,20 @@ def random_data(n: int, size: int, k: int, seed: int):
     return gray, np.minimum(gray * k, k - 1).astype("uint8")
 
 
+def default_model(args: argparse.Namespace, arch: str, gray, labels):
+    """The model the train stage builds for these params: the U-Net gets its gray-level prior from the
+    training arrays when `train.gray_prior` is on, as the stage does."""
+    from colorize.model.training import compile_model
+
+    params = train_params(args, arch)
+    prior = None
+    if params.gray_prior and arch == "unet":
+        from colorize.model.models import gray_level_log_prior
+
+        prior = gray_level_log_prior(gray, labels, args.k)
+    return compile_model(params, args.size, args.k, prior=prior)
+
+
 def device_memory(result: dict) -> None:
     try:
         import jax
@@ -77,12 +91,12 @@ def measure_bare(args: argparse.Namespace, arch: str) -> dict:
     import keras
     import numpy as np
 
-    from colorize.model.training import compile_model, make_deterministic
+    from colorize.model.training import make_deterministic
 
     make_deterministic(0)
-    model = compile_model(train_params(args, arch), args.size, args.k)
     if args.compare == "fit":  # the same arrays as the fit, in batches of one shuffled epoch after another
         x, y = random_data(args.images, args.size, args.k, 0)
+        model = default_model(args, arch, x, y)
         bs = args.batch_size
         batches = [rows for epoch in range(args.epochs)
                    for order in [np.random.default_rng([0, epoch]).permutation(len(x))]
@@ -91,6 +105,7 @@ def measure_bare(args: argparse.Namespace, arch: str) -> dict:
         x = x[..., None]
     else:
         x, y = random_data(args.batch_size * (args.steps + 1), args.size, args.k, 0)
+        model = default_model(args, arch, x, y)
         x = x[..., None]
         batches = [np.arange(i * args.batch_size, (i + 1) * args.batch_size) for i in range(args.steps + 1)]
         steps = args.steps
@@ -120,7 +135,6 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
 
     from colorize.model.training import (
         LiveLogger,
-        compile_model,
         fit,
         make_deterministic,
     )
@@ -154,7 +168,7 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
         extra["target"] = DecodedTarget(palette[val[1]], palette)
     weights = np.linspace(0.5, 1.5, args.k).astype(np.float32)
     make_deterministic(0)
-    model = compile_model(params, args.size, args.k)
+    model = default_model(args, arch, *train)
     clock = EpochClock()
     with tempfile.TemporaryDirectory() as live_dir, Live(live_dir, dvcyaml=None, save_dvc_exp=False) as live:
         fit(model, params, train, val, weights, callbacks=[LiveLogger(live), clock], verbose=0, **extra)
