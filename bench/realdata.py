@@ -341,6 +341,8 @@ def main() -> None:
     if args.build_only:
         return
     change = parse_overrides(args.set_param)
+    if args.keep:  # made before any training, so that the first copy cannot fail after minutes of it
+        args.keep.mkdir(parents=True, exist_ok=True)
     if args.generalise:
         generalise(args.generalise, folders, change, args)
         return
