@@ -55,17 +55,20 @@ def random_data(n: int, size: int, k: int, seed: int):
 
 
 def default_model(args: argparse.Namespace, arch: str, gray, labels):
-    """The model the train stage builds for these params: the U-Net gets its gray-level prior from the
-    training arrays when `train.gray_prior` is on, as the stage does."""
-    from colorize.model.training import compile_model
+    """The model the train stage builds for these params and training arrays (its gray-level prior and
+    learning-rate schedule included)."""
+    from colorize.model import training
 
     params = train_params(args, arch)
+    if hasattr(training, "model_for_training"):
+        return training.model_for_training(params, args.size, args.k, gray, labels)
+    # A --baseline-src checkout older than model_for_training: the stage's rule of its time.
     prior = None
     if params.gray_prior and arch == "unet":
         from colorize.model.models import gray_level_log_prior
 
         prior = gray_level_log_prior(gray, labels, args.k)
-    return compile_model(params, args.size, args.k, prior=prior)
+    return training.compile_model(params, args.size, args.k, prior=prior)
 
 
 def device_memory(result: dict) -> None:

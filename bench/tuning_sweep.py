@@ -113,14 +113,18 @@ def prepare(out: Path) -> None:
 
 def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
     """One run: every stage's code on `set_name` with `config`'s params, scored on the validation split."""
-    from colorize.core.colour import rgb_to_lab
     from colorize.core.dataset import load_part, load_split, part_rows
     from colorize.core.streaming import ShardedRows, sample_pixels_streamed
     from colorize.evaluate.evaluation import Images, score_all
     from colorize.evaluate.headline import headline
     from colorize.model.bundle import predict_probabilities
-    from colorize.model.rebalance import class_weights_from_counts, count_labels_streamed
-    from colorize.model.training import DecodedTarget, compile_model, fit, make_deterministic, planned_steps
+    from colorize.model.training import (
+        DecodedTarget,
+        class_weights_for,
+        fit,
+        make_deterministic,
+        model_for_training,
+    )
     from colorize.prep.preprocess import gray_from_resized
     from colorize.prep.resizing import resize_raw
     from colorize.quantize.encode import encode_resized
@@ -143,18 +147,9 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
         train = (part_rows(work / "gray", split["train"]), part_rows(work / "labels", split["train"]))
         val = (part_rows(work / "gray", split["val"]), part_rows(work / "labels", split["val"]))
         k = len(palette)
-        weights = None
-        if train_p.rebalance > 0:
-            weights = class_weights_from_counts(count_labels_streamed(train[1], k), train_p.rebalance,
-                                                palette_lab=rgb_to_lab(palette))
+        weights = class_weights_for(train_p, train[1], k, palette)  # as stages/train.py
         make_deterministic(train_p.seed)
-        prior = None
-        if train_p.gray_prior and train_p.arch == "unet":
-            from colorize.model.models import gray_level_log_prior
-
-            prior = gray_level_log_prior(train[0], train[1], k)
-        size = resize.image_size
-        model = compile_model(train_p, size, k, total_steps=planned_steps(train_p, len(train[0])), prior=prior)
+        model = model_for_training(train_p, resize.image_size, k, *train)
         target = DecodedTarget(part_rows(work / "resized", split["val"]), palette)  # as stages/train.py
         summary = fit(model, train_p, train, val, weights, verbose=0, target=target)
         trained = time.perf_counter()

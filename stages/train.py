@@ -41,7 +41,6 @@ def main() -> None:
     from dataclasses import asdict
 
     from colorize.core.artifacts import atomic_dir, read_json
-    from colorize.core.colour import rgb_to_lab
     from colorize.core.dataset import artifact_info, load_split, part_rows
     from colorize.core.params import load_section
     from colorize.quantize.palette import palette_from_dict
@@ -59,16 +58,15 @@ def main() -> None:
 
     from colorize.model.bundle import write_bundle
     from colorize.model.devices import use_all_local_devices
-    from colorize.model.rebalance import class_weights_from_counts, count_labels_streamed
     from colorize.model.training import (
         DECODED_MONITORS,
         DecodedTarget,
         LiveLogger,
         check_finite_weights,
-        compile_model,
+        class_weights_for,
         fit,
         make_deterministic,
-        planned_steps,
+        model_for_training,
         weights_digest,
     )
 
@@ -80,18 +78,10 @@ def main() -> None:
     # opening them verifies every shard, so only when monitored.
     target = (DecodedTarget(part_rows(args.resized, split["val"]), palette)
               if params.monitor in DECODED_MONITORS else None)
-    weights = None
-    if params.rebalance > 0:
-        weights = class_weights_from_counts(count_labels_streamed(train[1], k), params.rebalance,
-                                            palette_lab=rgb_to_lab(palette))
+    weights = class_weights_for(params, train[1], k, palette)
     make_deterministic(params.seed)
     devices = use_all_local_devices()
-    prior = None
-    if params.gray_prior and params.arch == "unet":
-        from colorize.model.models import gray_level_log_prior
-
-        prior = gray_level_log_prior(train[0], train[1], k)
-    model = compile_model(params, size, k, total_steps=planned_steps(params, len(train[0])), prior=prior)
+    model = model_for_training(params, size, k, *train)
     print(f"train: {params.arch} with {model.count_params():,} parameters on {len(train[0])} images "
           f"({len(val[0])} for validation), {size}x{size}, {k} colours"
           + (f", data parallel over {devices} devices" if devices > 1 else ""))

@@ -19,9 +19,11 @@ from colorize.model.budget import training_bytes
 from colorize.model.training import (
     AugmentedBatches,
     LiveLogger,
+    class_weights_for,
     compile_model,
     fit,
     make_deterministic,
+    model_for_training,
     planned_epochs,
     planned_steps,
     shift_images,
@@ -270,6 +272,39 @@ def test_training_runs_the_planned_steps_on_a_small_set(tiny_train_params, tiny_
     _, summary = train_once(params, tiny_training_set)
     assert summary["epochs_planned"] == summary["epochs_run"] == 3
     assert summary["steps_run"] == 6
+
+
+def test_model_for_training_counts_the_prior_from_the_given_rows_and_spans_their_planned_steps(
+        tiny_train_params, tiny_training_set):
+    from colorize.model.models import gray_level_log_prior
+
+    gray, labels = tiny_training_set["train_gray"], tiny_training_set["train_labels"]
+    params = replace(tiny_train_params, gray_prior=True, lr_schedule="cosine", epochs=3)
+    make_deterministic(0)
+    model = model_for_training(params, 16, 4, gray, labels)
+    np.testing.assert_array_equal(model.get_layer("gray_prior").get_weights()[0],
+                                  gray_level_log_prior(gray, labels, 4))
+    # 8 images in batches of 4 for 3 epochs: the cosine reaches 1 % of the rate at step 6.
+    assert planned_steps(params, len(gray)) == 6
+    schedule = model.optimizer._learning_rate  # Keras keeps a schedule there (`learning_rate` reads its value)
+    rate = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 5, 6)]
+    assert rate[0] == pytest.approx(1e-3) and rate[1] > rate[2] == pytest.approx(1e-5, rel=1e-4)
+    assert model.get_layer("gray_prior").get_weights()[0].shape == (256, 4)
+    names = {layer.name for layer in model_for_training(replace(params, gray_prior=False), 16, 4, gray,
+                                                        labels).layers}
+    assert "gray_prior" not in names
+
+
+def test_class_weights_for_follows_train_rebalance(tiny_train_params, tiny_training_set):
+    labels = tiny_training_set["train_labels"]
+    palette = np.array([[0, 0, 0], [90, 90, 90], [170, 170, 170], [255, 255, 255]], np.uint8)
+    assert class_weights_for(replace(tiny_train_params, rebalance=0.0), labels, 4, palette) is None
+    weights = class_weights_for(replace(tiny_train_params, rebalance=1.0), labels, 4, palette)
+    counts = np.bincount(labels.reshape(-1), minlength=4)
+    assert weights.shape == (4,)
+    assert np.sum(counts / counts.sum() * weights) == pytest.approx(1.0)  # mean weight over pixels is 1
+    # The rarest colour weighs the most.
+    assert np.argmax(weights) == np.argmin(counts)
 
 
 class AccuracyPerEpoch(DigestPerEpoch):

@@ -246,6 +246,30 @@ def compile_model(params: TrainParams, size: int, k: int, total_steps: int | Non
     return model
 
 
+def class_weights_for(params: TrainParams, labels, k: int, palette: np.ndarray) -> np.ndarray | None:
+    """The per-colour loss weights of `train.rebalance` from the training labels (an array or a row
+    reader), or None when it is 0; `palette` (K, 3) uint8 RGB sets the smoothing's colour distances."""
+    if params.rebalance <= 0:
+        return None
+    from colorize.core.colour import rgb_to_lab
+    from colorize.model.rebalance import class_weights_from_counts, count_labels_streamed
+
+    return class_weights_from_counts(count_labels_streamed(labels, k), params.rebalance,
+                                     palette_lab=rgb_to_lab(palette))
+
+
+def model_for_training(params: TrainParams, size: int, k: int, gray, labels) -> keras.Model:
+    """The compiled model the train stage fits on these training rows (arrays or row readers): its
+    learning-rate schedule spans their planned steps, and the U-Net's gray-level prior
+    (`train.gray_prior`) is counted from them. Seed first (make_deterministic): the weights are drawn here."""
+    prior = None
+    if params.gray_prior and params.arch == "unet":
+        from colorize.model.models import gray_level_log_prior
+
+        prior = gray_level_log_prior(gray, labels, k)
+    return compile_model(params, size, k, total_steps=planned_steps(params, len(gray)), prior=prior)
+
+
 def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray], class_weights: np.ndarray | None,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | str = "auto",
