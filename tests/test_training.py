@@ -382,7 +382,9 @@ def test_decoded_monitors_keep_the_epoch_evaluate_would_score_best(tiny_train_pa
     name = monitor.removeprefix("val_")
     # Only the monitored decoded measure is computed (each costs a decode per epoch), as evaluate scores it.
     assert [list(logged) for logged in recorder.logged] == [[monitor]] * summary["epochs_run"]
-    assert [logged[monitor] for logged in recorder.logged] == pytest.approx(recorder.scores[name], abs=1e-9)
+    # val_psnr is computed in float32 by a compiled function (colorize.model.monitor), the others as evaluate.
+    tolerance = 1e-3 if monitor == "val_psnr" else 1e-9
+    assert [logged[monitor] for logged in recorder.logged] == pytest.approx(recorder.scores[name], abs=tolerance)
     # The loss and accuracy come from the same forward pass as the decoded colours and equal the test step's.
     for logged, tested in zip(recorder.logged_loss, recorder.tested, strict=True):
         assert logged["loss"] == pytest.approx(float(tested["loss"]), rel=1e-5)

@@ -1,0 +1,57 @@
+"""The compiled val_psnr monitor against evaluate's NumPy decoding and PSNR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colorize.core.colour import rgb_to_lab
+from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, decode, keep_luminance
+from colorize.evaluate.metrics import PSNR_CAP_DB, psnr
+from colorize.model.monitor import decoded_psnr_function, decoded_rgb
+
+
+def peaked_probabilities(rng, shape, sharpness: float) -> np.ndarray:
+    logits = rng.normal(size=shape).astype(np.float32) * sharpness
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return probs / probs.sum(axis=-1, keepdims=True)
+
+
+@pytest.fixture
+def decoding_case():
+    rng = np.random.default_rng(3)
+    # Saturated primaries and random colours: many decoded colours leave the gamut at the input's lightness.
+    palette = np.concatenate([np.array([[255, 0, 0], [0, 0, 255], [255, 255, 0], [0, 255, 0]], np.uint8),
+                              rng.integers(0, 256, (12, 3)).astype(np.uint8)])
+    probs = peaked_probabilities(rng, (6, 24, 24, 16), 4.0)
+    gray = rng.random((6, 24, 24), dtype=np.float32)
+    return probs, gray, palette
+
+
+def test_decoded_colours_equal_evaluates_but_for_rounding(decoding_case):
+    probs, gray, palette = decoding_case
+    expected = keep_luminance(decode(probs, palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE), gray)
+    ours = np.asarray(decoded_rgb(probs, gray, rgb_to_lab(palette), DEFAULT_TEMPERATURE))
+    # The case exercises the gamut bisection: the decoded colours at the input's lightness are often outside.
+    plain = keep_luminance(decode(probs, palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE), gray, gamut="clip")
+    assert np.mean(np.any(plain != expected, axis=-1)) > 0.05
+    difference = np.abs(ours - expected.astype(np.float32))
+    assert difference.max() <= 1  # float32 against float64: a level either side of a rounding boundary
+    assert np.mean(difference > 0) < 1e-3
+
+
+def test_decoded_psnr_is_evaluates_within_a_thousandth_of_a_db(decoding_case):
+    probs, gray, palette = decoding_case
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 256, probs.shape[:3] + (3,)).astype(np.uint8)
+    expected_rgb = keep_luminance(decode(probs, palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE), gray)
+    truth[0] = expected_rgb[0]  # a perfect image: capped, as metrics.psnr caps it
+    truth[1] = np.clip(expected_rgb[1].astype(int) + rng.integers(-3, 4, truth[1].shape), 0, 255)
+    scores = decoded_psnr_function(palette, DEFAULT_TEMPERATURE)(probs, gray, truth)
+    expected = psnr(expected_rgb, truth)
+    assert scores.shape == (6,) and scores.dtype == np.float64
+    assert scores[0] == PSNR_CAP_DB == expected[0]
+    np.testing.assert_allclose(scores, expected, atol=1e-3)
+    # A short batch (the last of an epoch) gives its images' own scores.
+    np.testing.assert_allclose(decoded_psnr_function(palette, DEFAULT_TEMPERATURE)(probs[3:], gray[3:], truth[3:]),
+                               expected[3:], atol=1e-3)
