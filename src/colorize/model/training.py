@@ -11,17 +11,12 @@ import numpy as np
 
 from colorize.core.errors import NonFiniteTraining
 from colorize.core.params import TrainParams
-from colorize.evaluate.decoding import (
-    DEFAULT_METHOD,
-    DEFAULT_TEMPERATURE,
-    decode,
-    keep_luminance,
-    predicted_labels,
-)
-from colorize.evaluate.metrics import ciede2000, psnr
+from colorize.evaluate.decoding import DEFAULT_TEMPERATURE, predicted_labels
+from colorize.evaluate.metrics import ciede2000
 from colorize.model.backend import import_keras
 from colorize.model.devices import data_parallel_devices, precision
 from colorize.model.models import build_model, make_loss, make_optimizer
+from colorize.model.monitor import decoded_psnr_function, evaluate_scorer
 
 keras = import_keras()
 
@@ -136,9 +131,10 @@ class PlainBatches:
         return pad_batch(x, y, np.ones(y.shape, np.float32), self.multiple_of)
 
 
-# Monitors scored on the decoded colours (what evaluate reports), by the per-image metric of each; they
-# cost a decode of the validation set per epoch, so only the monitored one is computed.
-DECODED_MONITORS = {"val_psnr": psnr, "val_ciede2000": ciede2000}
+# Monitors scored on the decoded colours (what evaluate reports): name -> (palette, temperature) -> a
+# per-image scorer of (probs, gray, truth). They cost a decode of the validation set per epoch, so only the
+# monitored one is computed; val_psnr's is compiled (colorize.model.monitor).
+DECODED_MONITORS = {"val_psnr": decoded_psnr_function, "val_ciede2000": evaluate_scorer(ciede2000)}
 # Monitors whose larger values are better (the others: smaller).
 HIGHER_IS_BETTER = ("accuracy", "psnr")
 
@@ -167,7 +163,7 @@ class Validation(keras.callbacks.Callback):
     probabilities, over the real rows only (Keras' accuracy ignores sample weights, so padding rows would
     count). The monitor decodes them as evaluate does by default (decoding.DEFAULT_METHOD at
     DEFAULT_TEMPERATURE, the input's lightness kept) and scores them against the original RGB; `val_psnr`
-    does so in one compiled computation (colorize.model.monitor: evaluate's figure within 0.01 dB, at a
+    does so in one compiled computation (colorize.model.monitor: evaluate's figure within 0.001 dB, at a
     fraction of the NumPy decoding's cost), `val_ciede2000` with evaluate's own functions.
     """
 
@@ -175,7 +171,8 @@ class Validation(keras.callbacks.Callback):
         super().__init__()
         self.batches = batches
         self.decoded = decoded
-        self._psnr = None  # val_psnr's compiled scorer (colorize.model.monitor), made at its first use
+        self.score_decoded = (None if decoded is None
+                              else DECODED_MONITORS[decoded[0]](decoded[1].palette, DEFAULT_TEMPERATURE))
 
     def one_pass_scores(self, batch: tuple[np.ndarray, ...], rows: np.ndarray) -> dict[str, float]:
         """Loss, accuracy and the decoded monitor (if any) of one batch from one forward pass; means over
@@ -190,17 +187,7 @@ class Validation(keras.callbacks.Callback):
         scores = {"loss": loss, "accuracy": float(np.mean(predicted_labels(probs) == y[:n]))}
         if self.decoded is not None:
             name, target = self.decoded
-            truth = np.asarray(target.rgb[rows])
-            if name == "val_psnr":
-                if self._psnr is None:
-                    from colorize.model.monitor import decoded_psnr_function
-
-                    self._psnr = decoded_psnr_function(target.palette, DEFAULT_TEMPERATURE)
-                per_image = self._psnr(probs, x[:n, ..., 0], truth)
-            else:
-                rgb = keep_luminance(decode(probs, target.palette, DEFAULT_METHOD, DEFAULT_TEMPERATURE),
-                                     x[:n, ..., 0])
-                per_image = DECODED_MONITORS[name](rgb, truth)
+            per_image = self.score_decoded(probs, x[:n, ..., 0], np.asarray(target.rgb[rows]))
             scores[name.removeprefix("val_")] = float(np.mean(per_image))
         return scores
 
