@@ -143,6 +143,20 @@ def test_gray_keeps_any_leading_shape_and_rejects_other_channels():
         rgb_to_gray(np.zeros((4, 4, 4), np.uint8), WEIGHT_SETS[0])
 
 
+
+def test_gray_is_the_same_bytes_on_every_cpu():
+    """Each pixel's gray is (r * w0 + g * w1) + b * w2, every step rounded to float32, as scalar arithmetic
+    gives it: no CPU-dependent fused or reordered sums (a BLAS product made data/gray differ between an
+    AVX-512 and an AVX2 machine)."""
+    rgb = np.random.default_rng(1).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    gray = rgb_to_gray(rgb, WEIGHT_SETS[0])
+    w = [np.float32(v) / np.float32(255.0) for v in WEIGHT_SETS[0]]
+    expected = np.array([[np.float32(np.float32(np.float32(r) * w[0]) + np.float32(np.float32(g) * w[1]))
+                          + np.float32(np.float32(b) * w[2]) for r, g, b in row] for row in rgb.tolist()],
+                        dtype=np.float32)
+    assert gray.dtype == np.float32
+    assert gray.tobytes() == expected.tobytes()
+
 # --- resize.crop: content -------------------------------------------------------------------------------
 
 def small_drawing_on_a_page() -> Image.Image:

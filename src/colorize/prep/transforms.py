@@ -82,4 +82,8 @@ def rgb_to_gray(rgb: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     if rgb.shape[-1] != 3:
         raise ValueError(f"expected RGB with a last axis of 3, got shape {rgb.shape}")
     w = np.asarray(weights, dtype=np.float32) / np.float32(255.0)
-    return (rgb.astype(np.float32) @ w).astype(np.float32)
+    channels = rgb.astype(np.float32)
+    # Separate products and sums, left to right: each rounded by IEEE rules, so the same bytes on every
+    # CPU. A `@` product goes to BLAS, whose kernel (FMA or not) depends on the CPU: data/gray differed
+    # between an AVX-512 and an AVX2 machine.
+    return channels[..., 0] * w[0] + channels[..., 1] * w[1] + channels[..., 2] * w[2]
