@@ -143,20 +143,35 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
     )
 
     class EpochClock(keras.callbacks.Callback):
+        """Epoch ends, each epoch's first batch, and where an epoch's time goes: inside the train steps
+        (batch begin to end), between them (reading and augmenting the next batch, Keras' loop), and after
+        the last one (validation, early stopping and logging: the callbacks before this one)."""
+
         def __init__(self):
             super().__init__()
             self.ends: list[float] = []
             self.first_batch_s: list[float] = []
+            self.parts: list[dict[str, float]] = []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.began = time.perf_counter()
+            self.began = self.last = time.perf_counter()
+            self.parts.append({"steps_s": 0.0, "between_steps_s": 0.0})
+
+        def on_train_batch_begin(self, batch, logs=None):
+            now = time.perf_counter()
+            self.parts[-1]["between_steps_s"] += now - self.last
+            self.last = now
 
         def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            self.parts[-1]["steps_s"] += now - self.last
+            self.last = now
             if batch == 0:
-                self.first_batch_s.append(time.perf_counter() - self.began)
+                self.first_batch_s.append(now - self.began)
 
         def on_epoch_end(self, epoch, logs=None):
             self.ends.append(time.perf_counter())
+            self.parts[-1]["epoch_end_s"] = self.ends[-1] - self.last
 
     params = train_params(args, arch)
     gray, labels = random_data(args.images + args.val, args.size, args.k, 0)
@@ -181,7 +196,9 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
               "images_per_s": (len(clock.ends) - 1) * args.images / seconds,
               "first_batch_s": max(later) if later else None,
               "slow_first_batches": sum(s > 0.5 for s in later), "epochs": len(clock.ends),
-              "peak_rss_mib": peak_rss_mib()}
+              "peak_rss_mib": peak_rss_mib(),
+              # Mean seconds per timed epoch in each part.
+              "epoch_parts_s": {part: statistics.mean(p[part] for p in clock.parts[1:]) for part in clock.parts[0]}}
     device_memory(result)
     return result
 
@@ -206,8 +223,10 @@ def describe(r: dict) -> str:
         if "peak_device_mib" in r else ""
     stall = "" if r.get("first_batch_s") is None else \
         f", slowest first batch of an epoch {r['first_batch_s']:.2f} s ({r['slow_first_batches']} over 0.5 s)"
+    parts = "" if "epoch_parts_s" not in r else "; per epoch: " + ", ".join(
+        f"{part.removesuffix('_s').replace('_', ' ')} {seconds:.2f} s" for part, seconds in r["epoch_parts_s"].items())
     return (f"{r['what']:38s} ({r['backend']}): {r['parameters']:>13,} parameters, {r['images_per_s']:8.1f} images/s, "
-            f"peak RSS {r['peak_rss_mib']:.0f} MiB{device}{stall}")
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB{device}{stall}{parts}")
 
 
 def main() -> None:
@@ -263,12 +282,19 @@ def main() -> None:
     ratios: dict[tuple[str, str], list[float]] = {}  # (what, its target) -> one ratio per round
     for round_ in range(1, args.rounds + 1):
         # Every round measures each variant once, back to back: the machine's speed drifts by more than
-        # the differences measured, so ratios are taken within a round.
-        bare = run_child(args, f"bare:{arch}")
-        fits = {monitor: run_child(args, label, monitor=monitor) for monitor, label in fit_labels.items()}
-        baseline = run_child(args, f"pipeline fit ({args.baseline_src}):{arch}", args.baseline_src) \
-            if args.baseline_src else None
-        print(f"round {round_} of {args.rounds}")
+        # the differences measured, so ratios are taken within a round. Every other round runs them in
+        # the reverse order: a shared or burstable machine slows down under minutes of load, which would
+        # favour whichever variant always ran first.
+        children = [("bare", f"bare:{arch}", None, None),
+                    *((monitor, label, None, monitor) for monitor, label in fit_labels.items()),
+                    *([("baseline", f"pipeline fit ({args.baseline_src}):{arch}", args.baseline_src, None)]
+                      if args.baseline_src else [])]
+        if round_ % 2 == 0:
+            children.reverse()
+        results = {key: run_child(args, child, src, monitor) for key, child, src, monitor in children}
+        bare, baseline = results.pop("bare"), results.pop("baseline", None)
+        fits = {monitor: results[monitor] for monitor in fit_labels}
+        print(f"round {round_} of {args.rounds}{' (reverse order)' if round_ % 2 == 0 else ''}")
         for r in (bare, *fits.values(), baseline):
             if r:
                 print(describe(r), flush=True)

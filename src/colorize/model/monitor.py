@@ -2,7 +2,8 @@
 
 Scoring the decoded validation images with NumPy and scikit-image (what evaluate does) took ~0.6 s an epoch
 on 63 images, more than the forward pass, and made the pipeline's fit ~20 % slower than with an undecoded
-monitor. Here the same steps run as Keras ops, compiled once: the annealed mean of the palette's CIELAB
+monitor. Here the same steps run as Keras ops, compiled once (XLA: jax.jit, or tf.function with
+jit_compile): the annealed mean of the palette's CIELAB
 colours (decoding.DEFAULT_METHOD), its sRGB rounded to 8 bits, the input's lightness put back with the
 chroma reduced into the gamut by the same bisection (colour.reduce_chroma), 8-bit again, and the PSNR
 of each image. The arithmetic is float32 rather than float64, so a pixel can round to the neighbouring level
@@ -116,7 +117,9 @@ def _compiled(function: Callable) -> Callable:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function, reduce_retracing=True)
+        # XLA fuses the ~500 elementwise steps (12 bisections of a colour conversion) into a few loops:
+        # 45 -> 18 ms for a batch of 16 at 64x64 on a 2-core CPU, within a rounding step of the graph.
+        return tf.function(function, reduce_retracing=True, jit_compile=True)
     if backend == "jax":
         import jax
 
