@@ -139,13 +139,14 @@ def test_prepare_is_what_the_pipeline_makes():
 def equal_gray_pair(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two RGB pictures of one gray (bit for bit, under WEIGHTS) but other colours at most pixels.
 
-    21 R + 72 G + 7 B is unchanged by (+24, -7, 0); pixels where float32 rounding disagrees keep their colour.
+    21 R + 72 G + 7 B is unchanged by (+24, -7, 0); pixels where float32 rounding disagrees (about 3 in 10,
+    gray being three rounded products and two rounded sums) keep their colour.
     """
     a = np.random.default_rng(seed).integers(40, 200, size=(height, width, 3)).astype(np.uint8)
     b = (a.astype(int) + [24, -7, 0]).astype(np.uint8)
     same = rgb_to_gray(a, WEIGHTS) == rgb_to_gray(b, WEIGHTS)
     b = np.where(same[..., None], b, a)
-    assert (a != b).any(axis=-1).mean() > 0.8
+    assert (a != b).any(axis=-1).mean() > 0.6
     np.testing.assert_array_equal(rgb_to_gray(a, WEIGHTS), rgb_to_gray(b, WEIGHTS))
     return a, b
 
