@@ -201,7 +201,6 @@ def test_two_fresh_trainings_give_bitwise_identical_weights(tiny_train_params, t
     assert {0, 1, 2, 3} <= set(asked)
 
 
-
 @pytest.mark.parametrize("optimizer", ["adam", "adadelta"])
 def test_tracing_the_train_step_first_changes_no_variable(tiny_train_params, tiny_training_set, optimizer):
     """The warm-up step of trace_train_step_first is undone: weights, batch-norm statistics, and the

@@ -351,8 +351,8 @@ def trace_train_step_first(model: keras.Model, batch: tuple[np.ndarray, ...]) ->
     Traced first inside fit's input pipeline, the same step ran ~1.5x slower for the whole run (705 vs
     429-515 ms a step, 1,250 vs 800-900 ms of CPU, 2-core AMD EPYC; the pipeline's fit and any later
     train_on_batch alike): fit then reuses this trace. The step's update is undone (the weights, the
-    optimizer's slots and step count, the seed states), so training starts where it would have; training
-    stays bitwise reproducible, though the faster trace rounds differently from the slower one.
+    optimizer's slots and step count, the seed states), so training starts where it would have and ends
+    with the same bits as without this call (tested), only sooner.
     """
     if keras.backend.backend() != "tensorflow":
         return
