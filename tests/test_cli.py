@@ -30,6 +30,7 @@ from colorize.core.images import decode_image
 from colorize.evaluate.evaluation import Images
 from colorize.model import bundle as bundle_module
 from colorize.prep.transforms import composite_on_fill, rgb_to_gray, square_resize
+from gray_pairs import equal_gray_pair
 from repo_params import repo_params
 
 WEIGHTS = [0.21, 0.72, 0.07]
@@ -201,17 +202,6 @@ def test_same_inputs_give_byte_identical_outputs_whatever_the_batch_size(tiny, p
     for path in pictures.values():
         name = path.with_suffix(".png").name
         assert (tmp_path / name).read_bytes() == (colorized / name).read_bytes(), name
-
-
-def equal_gray_pair(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two RGB pictures of one gray (bit for bit) but other colours: 21 R + 72 G + 7 B is kept by (+24, -7, 0)."""
-    a = np.random.default_rng(seed).integers(40, 200, size=(height, width, 3)).astype(np.uint8)
-    b = (a.astype(int) + [24, -7, 0]).astype(np.uint8)
-    same = rgb_to_gray(a, WEIGHTS) == rgb_to_gray(b, WEIGHTS)  # float32 rounding disagrees at ~3 in 10 pixels
-    b = np.where(same[..., None], b, a)
-    assert (a != b).any(axis=-1).mean() > 0.6
-    np.testing.assert_array_equal(rgb_to_gray(a, WEIGHTS), rgb_to_gray(b, WEIGHTS))
-    return a, b
 
 
 def colorize_pair(tiny, tmp_path, capsys, height: int, width: int) -> tuple[bytes, bytes]:

@@ -23,6 +23,7 @@ from colorize.prep.transforms import (
     rgb_to_gray,
     square_resize,
 )
+from gray_pairs import equal_gray_pair
 
 WEIGHTS = [0.21, 0.72, 0.07]
 WHITE = (255, 255, 255)
@@ -136,21 +137,6 @@ def test_prepare_is_what_the_pipeline_makes():
     np.testing.assert_allclose(prepared.model_input, expected, atol=1.0 / 255)
 
 
-def equal_gray_pair(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two RGB pictures of one gray (bit for bit, under WEIGHTS) but other colours at most pixels.
-
-    21 R + 72 G + 7 B is unchanged by (+24, -7, 0); pixels where float32 rounding disagrees (about 3 in 10,
-    gray being three rounded products and two rounded sums) keep their colour.
-    """
-    a = np.random.default_rng(seed).integers(40, 200, size=(height, width, 3)).astype(np.uint8)
-    b = (a.astype(int) + [24, -7, 0]).astype(np.uint8)
-    same = rgb_to_gray(a, WEIGHTS) == rgb_to_gray(b, WEIGHTS)
-    b = np.where(same[..., None], b, a)
-    assert (a != b).any(axis=-1).mean() > 0.6
-    np.testing.assert_array_equal(rgb_to_gray(a, WEIGHTS), rgb_to_gray(b, WEIGHTS))
-    return a, b
-
-
 def test_equal_gray_gives_equal_model_input_at_the_model_size():
     a, b = equal_gray_pair(16, 16, 0)
     pa, pb = (prepare(Image.fromarray(x), 16, WHITE, WEIGHTS) for x in (a, b))
@@ -219,6 +205,17 @@ def test_lab_to_rgb_fast_is_within_one_level_of_lab_to_rgb():
                     rng.uniform(-110, 110, 200_000)], axis=-1).astype(np.float32)  # out of gamut too
     fast = np.rint(lab_to_rgb_fast(lab[:, 0], lab[:, 1], lab[:, 2]))
     assert np.abs(fast - lab_to_rgb(lab).astype(np.float32)).max() <= 1
+
+
+def test_the_colour_mixing_is_the_same_bytes_on_every_cpu():
+    """x * m0 + y * m1 + z * m2 per output channel, every step rounded to float32 as scalar arithmetic gives
+    it (a BLAS product rounds by the CPU's kernel). match_gray's sum is the gray stage's, tested there."""
+    from colorize.app.recolor import _RGB_FROM_XYZ, xyz_to_linear_rgb
+
+    xyz = np.random.default_rng(2).random((40, 3), dtype=np.float32)
+    expected = [[np.float32(np.float32(np.float32(x * m[0]) + np.float32(y * m[1])) + np.float32(z * m[2]))
+                 for m in _RGB_FROM_XYZ] for x, y, z in xyz]
+    assert xyz_to_linear_rgb(xyz).tobytes() == np.array(expected, dtype=np.float32).tobytes()
 
 
 def test_apply_chroma_is_within_one_level_of_the_full_resolution_skimage_path():

@@ -66,9 +66,9 @@ def upsample(channel: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def match_gray(rgb: np.ndarray, gray01: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """Shift each pixel equally in R, G and B so that w . RGB equals the target gray (then clip)."""
-    w = np.asarray(weights, dtype=np.float32)
     rgb = rgb.astype(np.float32)
-    offset = (gray01 * 255.0 - rgb @ w) / w.sum()
+    # The gray stage's own sum (not a BLAS `@`, whose rounding depends on the CPU), in 0..255 units.
+    offset = (gray01 - rgb_to_gray(rgb, weights)) * np.float32(255) / np.float32(sum(weights))
     return np.clip(np.rint(rgb + offset[..., None]), 0, 255).astype(np.uint8)
 
 
@@ -89,12 +89,19 @@ def gray_lightness_fast(gray01: np.ndarray) -> np.ndarray:
     return np.float32(116) * f - np.float32(16)
 
 
+def xyz_to_linear_rgb(xyz: np.ndarray) -> np.ndarray:
+    """(..., 3) XYZ -> linear sRGB in float32, products and sums written out: `xyz @ M.T` goes to BLAS,
+    whose rounding (FMA or not) depends on the CPU; this gives the same bytes on every CPU."""
+    return np.stack([xyz[..., 0] * row[0] + xyz[..., 1] * row[1] + xyz[..., 2] * row[2]
+                     for row in _RGB_FROM_XYZ], axis=-1)
+
+
 def lab_to_rgb_fast(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """CIELAB planes (H, W) -> sRGB float32 (H, W, 3) in [0, 255], clipped per channel like lab_to_rgb."""
     fy = (lightness + np.float32(16)) / np.float32(116)
     f = np.stack([a / np.float32(500) + fy, fy, np.maximum(fy - b / np.float32(200), 0)], axis=-1)
     xyz = np.where(f > 0.2068966, f * f * f, (f - np.float32(16 / 116)) / np.float32(7.787)) * _XYZ_WHITE
-    linear = xyz @ _RGB_FROM_XYZ.T
+    linear = xyz_to_linear_rgb(xyz)
     encoded = np.where(linear > 0.0031308,
                        np.float32(1.055) * np.maximum(linear, 0) ** np.float32(1 / 2.4) - np.float32(0.055),
                        linear * np.float32(12.92))
