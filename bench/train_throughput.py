@@ -235,7 +235,8 @@ def main() -> None:
     parser.add_argument("--archs", default="unet,seed", help="arch comparison: which models (default unet,seed)")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--k", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, help="default: params.yaml's train.batch_size for fit, 16 for "
+                        "arch (the figures of earlier sessions)")
     parser.add_argument("--steps", type=int, default=10, help="arch comparison: timed batches")
     parser.add_argument("--optimizer", default=None,
                         help="default: adadelta (the seed model's own) for arch, params.yaml's for fit")
@@ -255,6 +256,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.compare == "arch" and args.optimizer is None:
         args.optimizer = "adadelta"
+    if args.batch_size is None:
+        from colorize.core.params import load_section
+
+        args.batch_size = (load_section("train", os.path.join(ROOT, "params.yaml")).batch_size
+                           if args.compare == "fit" else 16)
     if args.child:
         kind, _, arch = args.child.partition(":")
         result = (measure_bare(args, arch) if kind == "bare" else measure_fit(args, arch, kind))
