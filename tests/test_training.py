@@ -238,6 +238,7 @@ def test_tracing_the_train_step_first_trains_the_same_model(tiny_train_params, t
     other_batch, _ = train_once(params, tiny_training_set)
     assert traced == plain == other_batch
 
+
 def test_weights_digest_sees_a_one_bit_change():
     from colorize.model.models import build_model
 

@@ -157,6 +157,7 @@ def test_gray_is_the_same_bytes_on_every_cpu():
     assert gray.dtype == np.float32
     assert gray.tobytes() == expected.tobytes()
 
+
 # --- resize.crop: content -------------------------------------------------------------------------------
 
 def small_drawing_on_a_page() -> Image.Image:
