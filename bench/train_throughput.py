@@ -5,9 +5,11 @@
     KERAS_BACKEND=jax python bench/train_throughput.py --size 64 --batch-size 32   # on a GPU
     KERAS_BACKEND=jax python bench/train_throughput.py --archs unet --precision mixed_bfloat16
 
-`fit`: the pipeline's `fit` (augmentation, class weights, validation, early stopping, DVCLive logging)
-vs a bare `model.train_on_batch` loop on the same arrays (the limit), and optionally vs the `fit` of
-another checkout's code (e.g. a `git worktree` of main) in the same run:
+`fit`: the pipeline's `fit` (augmentation, class weights when params.yaml's `train.rebalance` > 0,
+validation, early stopping, DVCLive logging) vs a bare `model.train_on_batch` loop on the same arrays (the
+limit), with class weights also vs the bare loop given fit's per-pixel weights (the same loss as fit's
+model step, so that ratio is what the input pipeline, validation and callbacks cost), and optionally vs
+the `fit` of another checkout's code (e.g. a `git worktree` of main) in the same run:
     python bench/train_throughput.py --compare fit --size 64 --epochs 6 --baseline-src /tmp/main/src
     python bench/train_throughput.py --compare fit --size 64 --epochs 6 --monitors val_psnr,val_accuracy --rounds 3
 
@@ -89,8 +91,17 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_bare(args: argparse.Namespace, arch: str) -> dict:
-    """`steps` batches of `train_on_batch` after one warm-up batch."""
+def bench_class_weights(k: int):
+    """The per-colour loss weights the fit comparison trains with (the stage's come from the labels)."""
+    import numpy as np
+
+    return np.linspace(0.5, 1.5, k).astype(np.float32)
+
+
+def measure_bare(args: argparse.Namespace, arch: str, weighted: bool = False) -> dict:
+    """`steps` batches of `train_on_batch` after one warm-up batch; `weighted`: with the fit's per-pixel
+    class weights, i.e. the loss the pipeline's model step computes, so that fit against it is what the
+    input pipeline, validation and callbacks cost."""
     import keras
     import numpy as np
 
@@ -112,16 +123,23 @@ def measure_bare(args: argparse.Namespace, arch: str) -> dict:
         x = x[..., None]
         batches = [np.arange(i * args.batch_size, (i + 1) * args.batch_size) for i in range(args.steps + 1)]
         steps = args.steps
+    class_weights = bench_class_weights(args.k) if weighted else None
+
+    def step(rows):
+        model.train_on_batch(x[rows], y[rows],
+                             sample_weight=None if class_weights is None else class_weights[y[rows]])
+
     warm = batches[:len(batches) - steps]
     for rows in warm:
-        model.train_on_batch(x[rows], y[rows])
+        step(rows)
     started = time.perf_counter()
     images = 0
     for rows in batches[len(warm):]:
-        model.train_on_batch(x[rows], y[rows])
+        step(rows)
         images += len(rows)
     seconds = time.perf_counter() - started
-    result = {"what": f"bare train_on_batch ({arch})", "backend": keras.backend.backend(),
+    what = f"bare train_on_batch{', class weights' if weighted else ''} ({arch})"
+    result = {"what": what, "backend": keras.backend.backend(),
               "parameters": int(model.count_params()), "images_per_s": images / seconds,
               "peak_rss_mib": peak_rss_mib()}
     device_memory(result)
@@ -184,7 +202,7 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
         # A grey ramp as the palette: validation RGB for a decoded train.monitor, timed like the stage's.
         palette = np.repeat(np.linspace(0, 255, args.k).astype(np.uint8)[:, None], 3, axis=1)
         extra["target"] = DecodedTarget(palette[val[1]], palette)
-    weights = np.linspace(0.5, 1.5, args.k).astype(np.float32)
+    weights = bench_class_weights(args.k) if params.rebalance > 0 else None  # as the stage: none at 0
     make_deterministic(0)
     model = default_model(args, arch, *train)
     clock = EpochClock()
@@ -256,14 +274,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.compare == "arch" and args.optimizer is None:
         args.optimizer = "adadelta"
-    if args.batch_size is None:
-        from colorize.core.params import load_section
+    from colorize.core.params import load_section
 
-        args.batch_size = (load_section("train", os.path.join(ROOT, "params.yaml")).batch_size
-                           if args.compare == "fit" else 16)
+    train_section = load_section("train", os.path.join(ROOT, "params.yaml"))
+    if args.batch_size is None:
+        args.batch_size = train_section.batch_size if args.compare == "fit" else 16
     if args.child:
         kind, _, arch = args.child.partition(":")
-        result = (measure_bare(args, arch) if kind == "bare" else measure_fit(args, arch, kind))
+        result = (measure_bare(args, arch, weighted=kind == "bare-weighted") if kind.startswith("bare")
+                  else measure_fit(args, arch, kind))
         print(json.dumps(result))
         return
     header = (f"size {args.size}, K {args.k}, batch {args.batch_size}, {args.precision}, "
@@ -282,6 +301,7 @@ def main() -> None:
                   f"unet/seed memory = {unet[memory] / seed[memory]:.3f} ({memory})")
         return
     arch = args.archs.split(",")[0]
+    weighted_fit = train_section.rebalance > 0  # the fit trains with class weights, as the stage does
     monitors = args.monitors.split(",") if args.monitors else [None]
     fit_labels = {monitor: f"pipeline fit (this checkout{f', {monitor}' if monitor else ''}):{arch}"
                   for monitor in monitors}
@@ -292,6 +312,7 @@ def main() -> None:
         # the reverse order: a shared or burstable machine slows down under minutes of load, which would
         # favour whichever variant always ran first.
         children = [("bare", f"bare:{arch}", None, None),
+                    *([("bare-weighted", f"bare-weighted:{arch}", None, None)] if weighted_fit else []),
                     *((monitor, label, None, monitor) for monitor, label in fit_labels.items()),
                     *([("baseline", f"pipeline fit ({args.baseline_src}):{arch}", args.baseline_src, None)]
                       if args.baseline_src else [])]
@@ -299,9 +320,10 @@ def main() -> None:
             children.reverse()
         results = {key: run_child(args, child, src, monitor) for key, child, src, monitor in children}
         bare, baseline = results.pop("bare"), results.pop("baseline", None)
+        bare_weighted = results.pop("bare-weighted", None)
         fits = {monitor: results[monitor] for monitor in fit_labels}
         print(f"round {round_} of {args.rounds}{' (reverse order)' if round_ % 2 == 0 else ''}")
-        for r in (bare, *fits.values(), baseline):
+        for r in (bare, bare_weighted, *fits.values(), baseline):
             if r:
                 print(describe(r), flush=True)
         for monitor, fitted in fits.items():
@@ -309,6 +331,9 @@ def main() -> None:
             if bare and fitted:
                 ratios.setdefault((f"fit{label} / bare loop", ">= 0.9"), []).append(
                     fitted["images_per_s"] / bare["images_per_s"])
+            if bare_weighted and fitted:  # what the input pipeline, validation and callbacks cost
+                ratios.setdefault((f"fit{label} / bare loop with the class weights", ""), []).append(
+                    fitted["images_per_s"] / bare_weighted["images_per_s"])
             if fitted and baseline:
                 ratios.setdefault((f"fit{label} / baseline fit", ">= 1.5"), []).append(
                     fitted["images_per_s"] / baseline["images_per_s"])
@@ -316,7 +341,8 @@ def main() -> None:
           f"{args.rounds} round(s)")
     for (name, target), values in ratios.items():
         each = ", ".join(f"{value:.2f}" for value in values)
-        print(f"{name} = {statistics.median(values):.2f} median (target {target}); rounds: {each}")
+        print(f"{name} = {statistics.median(values):.2f} median{f' (target {target})' if target else ''}; "
+              f"rounds: {each}")
 
 
 if __name__ == "__main__":

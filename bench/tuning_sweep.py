@@ -48,6 +48,7 @@ CONFIGS: dict[str, dict] = {
     "gray_prior off": {"train.gray_prior": False},
     "crop content": {"resize.crop": "content"},
     "filters 32, depth 4": {"train.unet_filters": 32, "train.unet_depth": 4},
+    "depth 4": {"train.unet_depth": 4},
     "min_epochs 20, min_steps 3000": {"train.min_epochs": 20, "train.min_steps": 3000},
     "monitor val_loss": {"train.monitor": "val_loss"},
     "monitor val_psnr": {"train.monitor": "val_psnr"},
