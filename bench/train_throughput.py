@@ -91,11 +91,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_class_weights(k: int):
-    """The per-colour loss weights the fit comparison trains with (the stage's come from the labels)."""
+def bench_class_weights(params: TrainParams, k: int):
+    """The per-colour loss weights the fit comparison trains with, or None when `train.rebalance` is 0 (as
+    the stage's `class_weights_for`; fixed values here, the stage's are counted from the labels)."""
     import numpy as np
 
-    return np.linspace(0.5, 1.5, k).astype(np.float32)
+    return np.linspace(0.5, 1.5, k).astype(np.float32) if params.rebalance > 0 else None
 
 
 def measure_bare(args: argparse.Namespace, arch: str, weighted: bool = False) -> dict:
@@ -123,7 +124,7 @@ def measure_bare(args: argparse.Namespace, arch: str, weighted: bool = False) ->
         x = x[..., None]
         batches = [np.arange(i * args.batch_size, (i + 1) * args.batch_size) for i in range(args.steps + 1)]
         steps = args.steps
-    class_weights = bench_class_weights(args.k) if weighted else None
+    class_weights = bench_class_weights(train_params(args, arch), args.k) if weighted else None
 
     def step(rows):
         model.train_on_batch(x[rows], y[rows],
@@ -202,7 +203,7 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
         # A grey ramp as the palette: validation RGB for a decoded train.monitor, timed like the stage's.
         palette = np.repeat(np.linspace(0, 255, args.k).astype(np.uint8)[:, None], 3, axis=1)
         extra["target"] = DecodedTarget(palette[val[1]], palette)
-    weights = bench_class_weights(args.k) if params.rebalance > 0 else None  # as the stage: none at 0
+    weights = bench_class_weights(params, args.k)
     make_deterministic(0)
     model = default_model(args, arch, *train)
     clock = EpochClock()
@@ -301,7 +302,7 @@ def main() -> None:
                   f"unet/seed memory = {unet[memory] / seed[memory]:.3f} ({memory})")
         return
     arch = args.archs.split(",")[0]
-    weighted_fit = train_section.rebalance > 0  # the fit trains with class weights, as the stage does
+    weighted_fit = bench_class_weights(train_section, args.k) is not None
     monitors = args.monitors.split(",") if args.monitors else [None]
     fit_labels = {monitor: f"pipeline fit (this checkout{f', {monitor}' if monitor else ''}):{arch}"
                   for monitor in monitors}
