@@ -6,8 +6,16 @@ would import another checkout's `colorize` and record code that never ran. Every
 module before anything from `colorize` (tests/test_dvc_yaml.py checks it).
 """
 
+import os
+import signal
 import sys
 from pathlib import Path
+
+# Run as a stage script (not imported by a test): hold Ctrl-C and SIGTERM until `run_stage` has its handlers,
+# which lets them through; one that comes while the modules load still ends in the stage's one line.
+_main_file = getattr(sys.modules["__main__"], "__file__", None)
+if _main_file and os.path.dirname(os.path.realpath(_main_file)) == os.path.dirname(os.path.realpath(__file__)):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

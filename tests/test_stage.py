@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+
 STAGE = """
 import os, signal, sys, time
 from colorize.core.stage import run_stage
+
+if sys.argv[1] == "setup":  # Ctrl-C while run_stage still sets up (its imports take a while on a loaded machine)
+    import colorize.core.parallel
+
+    def interrupted_while_setting_up():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    colorize.core.parallel.one_blas_thread = interrupted_while_setting_up
 
 def main():
     if sys.argv[1] == "converted":  # what TensorFlow's tensor conversion does with a Ctrl-C
@@ -46,13 +57,41 @@ time.sleep(0.2)  # the process's own clean-up, long enough for a pending re-deli
 """
 
 
-@pytest.mark.parametrize("how", ["plain", "converted", "finaliser", "gc-callback"])
+@pytest.mark.parametrize("how", ["plain", "converted", "finaliser", "gc-callback", "setup"])
 def test_an_interrupt_is_one_line_even_when_a_library_converts_it(tmp_path: Path, how: str) -> None:
     done = subprocess.run([sys.executable, "-c", STAGE, how], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip() == ("error: demo interrupted; rerun `dvc repro` to restore or recompute its "
                                    "outputs")
+
+
+EARLY = """
+import _bootstrap
+import os, signal, time
+os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the stage's modules load, before run_stage
+time.sleep(0.5)
+from colorize.core.stage import run_stage
+run_stage(lambda: time.sleep(5), name="demo")
+"""
+
+
+def test_an_interrupt_while_a_stage_script_loads_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "stages").mkdir()
+    shutil.copy(ROOT / "stages" / "_bootstrap.py", tmp_path / "stages")
+    (tmp_path / "stages" / "demo.py").write_text(EARLY)
+    done = subprocess.run([sys.executable, "stages/demo.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == ("error: demo interrupted; rerun `dvc repro` to restore or recompute its "
+                                   "outputs")
+
+
+def test_bootstrap_imported_by_anything_but_a_stage_script_leaves_interrupts_alone(tmp_path: Path) -> None:
+    code = (f"import sys, signal; sys.path.insert(0, {str(ROOT / 'stages')!r}); import _bootstrap; "
+            "print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
 def test_an_interrupt_swallowed_as_the_stage_finishes_is_not_delivered_after_it(tmp_path: Path) -> None:

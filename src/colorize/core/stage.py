@@ -64,14 +64,17 @@ def _start(name: str) -> None:
 
 def run_stage(main: Callable[[], None], name: str | None = None) -> None:
     """Run a stage; a UserError, Ctrl-C or SIGTERM ends it with one line on stderr."""
-    from colorize.core.parallel import one_blas_thread
-
-    one_blas_thread()
     name = name or Path(sys.argv[0]).stem
     try:
         sys.unraisablehook = _redeliver_swallowed_interrupt
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGINT, _interrupt)
+        # A stage script's _bootstrap held them while it loaded: one that came meanwhile lands here.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        # After the handlers: importing it (multiprocessing, socket) takes a while on a loaded machine.
+        from colorize.core.parallel import one_blas_thread
+
+        one_blas_thread()  # before numpy loads
         _start(name)
         main()
         _stop_taking_interrupts()  # done: a late Ctrl-C must not interrupt the clean-up
