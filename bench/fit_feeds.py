@@ -1,0 +1,126 @@
+"""What feeding Keras' `fit` costs on the TensorFlow backend: the train stage's model step, on the same
+augmented batches (`AugmentedBatches`, class weights included), fed five ways, in ms a step:
+
+    bare       `train_on_batch` per batch (the limit)
+    pydataset  `fit` on the PyDataset, as the train stage does (Keras' tf.data `from_generator` reader)
+    generator  `fit` on a `from_generator` of the same batches, computed beforehand (no augmentation work)
+    chunks     `fit` on a `from_generator` that yields a whole epoch's batches at once, cut by tf.data
+    tensors    `fit` on `from_tensor_slices` of the batches, computed beforehand (no Python per batch)
+
+    python bench/fit_feeds.py --rounds 2
+
+Each variant runs in its own process; epoch 1 (tracing) and 2 are not timed. Every other round runs the
+variants in reverse order (the machine's speed drifts by more than the differences measured).
+`tensors` drops each epoch's short last batch (one tensor needs equal batches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VARIANTS = ("bare", "pydataset", "generator", "chunks", "tensors")
+
+
+def measure(variant: str, args: argparse.Namespace) -> dict:
+    from dataclasses import replace
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from colorize.core.params import load_section
+    from colorize.model.training import (
+        AugmentedBatches,
+        make_deterministic,
+        model_for_training,
+        trace_train_step_first,
+    )
+
+    params = load_section("train", os.path.join(ROOT, "params.yaml"))
+    params = replace(params, epochs=args.epochs, batch_size=args.batch_size)
+    rng = np.random.default_rng(0)
+    gray = rng.random((args.images, args.size, args.size), dtype=np.float32)
+    labels = np.minimum(gray * args.k, args.k - 1).astype("uint8")
+    make_deterministic(0)
+    model = model_for_training(params, args.size, args.k, gray, labels)
+    batches = AugmentedBatches(gray, labels, args.batch_size, 0, flip=params.flip, shift=params.shift,
+                               rotate=params.rotate, class_weights=np.linspace(0.5, 1.5, args.k).astype(np.float32))
+    steps = len(batches)
+    ends: list[float] = []
+    trace_train_step_first(model, batches[0])
+    if variant == "bare":
+        for epoch in range(args.epochs):
+            for index in range(steps):
+                x, y, w = batches[epoch * steps + index]
+                model.train_on_batch(x, y, sample_weight=w)
+            ends.append(time.perf_counter())
+    else:
+        spec = tuple(tf.TensorSpec((None, *array.shape[1:]), array.dtype) for array in batches[0])
+        if variant == "pydataset":
+            data = batches
+        elif variant == "generator":
+            made = [batches[index] for index in range(steps * args.epochs)]
+            data = tf.data.Dataset.from_generator(lambda: iter(made), output_signature=spec).prefetch(2)
+        elif variant == "chunks":
+            def epochs():
+                for epoch in itertools.count():
+                    run = [batches[epoch * steps + index] for index in range(steps)]
+                    yield tuple(np.concatenate(arrays) for arrays in zip(*run, strict=True))
+
+            data = tf.data.Dataset.from_generator(epochs, output_signature=spec).flat_map(
+                lambda *arrays: tf.data.Dataset.from_tensor_slices(arrays).batch(args.batch_size)).prefetch(2)
+        else:
+            made = [batches[index] for index in range(steps * args.epochs)]
+            made = [batch for batch in made if len(batch[0]) == args.batch_size]
+            steps = len(made) // args.epochs
+            data = tf.data.Dataset.from_tensor_slices(
+                tuple(np.stack([batch[j] for batch in made]) for j in range(3))).prefetch(2)
+
+        class Clock(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                ends.append(time.perf_counter())
+
+        model.fit(data, steps_per_epoch=steps, epochs=args.epochs, shuffle=False, verbose=0, callbacks=[Clock()])
+    timed = [later - earlier for earlier, later in itertools.pairwise(ends[1:])]
+    return {"variant": variant, "ms_per_step": 1000 * sum(timed) / (len(timed) * steps)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--images", type=int, default=357)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.epochs < 3:
+        parser.error("--epochs must be at least 3 (the first two are not timed)")
+    if args.child:
+        print(json.dumps(measure(args.child, args)))
+        return
+    variants = args.variants.split(",")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for round_ in range(1, args.rounds + 1):
+        print(f"round {round_} of {args.rounds}", flush=True)
+        for variant in variants if round_ % 2 else variants[::-1]:
+            done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child", variant],
+                                  capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                print(f"{variant}: failed\n{done.stderr[-3000:]}", flush=True)
+                continue
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"{variant:10s} {result['ms_per_step']:7.1f} ms a step", flush=True)
+
+
+if __name__ == "__main__":
+    main()
