@@ -1,5 +1,5 @@
 """What feeding Keras' `fit` costs on the TensorFlow backend: the train stage's model step, on the same
-augmented batches (`AugmentedBatches`, class weights included), fed five ways, in ms a step:
+augmented batches (`AugmentedBatches`, with class weights unless `train.rebalance` is 0), fed five ways, in ms a step:
 
     bare       `train_on_batch` per batch (the limit)
     pydataset  `fit` on the PyDataset, as the train stage does (Keras' tf.data `from_generator` reader)
@@ -42,31 +42,31 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
         model_for_training,
         trace_train_step_first,
     )
+    from train_throughput import bench_class_weights, random_data
 
     params = load_section("train", os.path.join(ROOT, "params.yaml"))
     params = replace(params, epochs=args.epochs, batch_size=args.batch_size)
-    rng = np.random.default_rng(0)
-    gray = rng.random((args.images, args.size, args.size), dtype=np.float32)
-    labels = np.minimum(gray * args.k, args.k - 1).astype("uint8")
+    gray, labels = random_data(args.images, args.size, args.k, 0)
     make_deterministic(0)
     model = model_for_training(params, args.size, args.k, gray, labels)
     batches = AugmentedBatches(gray, labels, args.batch_size, 0, flip=params.flip, shift=params.shift,
-                               rotate=params.rotate, class_weights=np.linspace(0.5, 1.5, args.k).astype(np.float32))
+                               rotate=params.rotate, class_weights=bench_class_weights(params, args.k))
     steps = len(batches)
     ends: list[float] = []
     trace_train_step_first(model, batches[0])
     if variant == "bare":
         for epoch in range(args.epochs):
             for index in range(steps):
-                x, y, w = batches[epoch * steps + index]
-                model.train_on_batch(x, y, sample_weight=w)
+                batch = batches[epoch * steps + index]
+                model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
             ends.append(time.perf_counter())
     else:
         spec = tuple(tf.TensorSpec((None, *array.shape[1:]), array.dtype) for array in batches[0])
+        made = ([batches[index] for index in range(steps * args.epochs)] if variant in ("generator", "tensors")
+                else [])
         if variant == "pydataset":
             data = batches
         elif variant == "generator":
-            made = [batches[index] for index in range(steps * args.epochs)]
             data = tf.data.Dataset.from_generator(lambda: iter(made), output_signature=spec).prefetch(2)
         elif variant == "chunks":
             def epochs():
@@ -77,11 +77,10 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
             data = tf.data.Dataset.from_generator(epochs, output_signature=spec).flat_map(
                 lambda *arrays: tf.data.Dataset.from_tensor_slices(arrays).batch(args.batch_size)).prefetch(2)
         else:
-            made = [batches[index] for index in range(steps * args.epochs)]
             made = [batch for batch in made if len(batch[0]) == args.batch_size]
             steps = len(made) // args.epochs
             data = tf.data.Dataset.from_tensor_slices(
-                tuple(np.stack([batch[j] for batch in made]) for j in range(3))).prefetch(2)
+                tuple(np.stack(arrays) for arrays in zip(*made, strict=True))).prefetch(2)
 
         class Clock(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
