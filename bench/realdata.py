@@ -23,6 +23,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -323,7 +324,18 @@ def generalise(test_set: str, folders: dict[str, str], change: dict, args: argpa
     print(f"beats gray_lookup on PSNR and CIEDE2000: {'yes' if holds else 'NO'}")
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM as an exception: workspace.run then stops the running `dvc repro` (its whole process
+    group) and the scratch repo's temporary folder is removed on the way out."""
+    def stopped(signum: int, frame: object) -> None:
+        raise SystemExit(f"realdata: stopped by {signal.Signals(signum).name}; its dvc repro was stopped "
+                         "and its scratch repo removed")
+
+    signal.signal(signal.SIGTERM, stopped)
+
+
 def main() -> None:
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="+", choices=[*sorted(SETS), "builtin"], default=sorted(SETS),
                         help="real sets to run; `builtin` is the built-in set (default params: `make repro`)")
