@@ -59,16 +59,17 @@ def colorize_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "colorize"]
 
 
-def timed_run(inputs: Path, out: Path, model: Path, batch_size: int, src: str | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one `colorize` process (of the package in `src`, if given);
-    exits on failure."""
+def timed_run(inputs: Path, out: Path, model: Path, batch_size: int, src: str | None = None,
+              tta: str | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one `colorize` process (of the package in `src`, if given; with
+    `--tta tta`, if given); exits on failure."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
     program = colorize_command()
     if src:
         env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
         program = [sys.executable, "-m", "colorize"]
     command = [*program, str(inputs), "-o", str(out), "--model", str(model), "-q",
-               "--batch-size", str(batch_size)]
+               "--batch-size", str(batch_size), *(["--tta", tta] if tta else [])]
     with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a full pipe would stall the child
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
@@ -115,6 +116,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="the command's --batch-size (default 32)")
     parser.add_argument("--baseline-src", help="also run the package in this src/ (e.g. a git worktree of "
                         "main) on the same pictures: the speed ratio and the largest output difference")
+    parser.add_argument("--tta", help="the command's --tta (default: its own default)")
+    parser.add_argument("--baseline-tta", help="also run with this --tta (this package, or --baseline-src's) "
+                        "on the same pictures: the ratio, e.g. --tta flip --baseline-tta none")
     args = parser.parse_args()
     if args.count < 2:
         parser.error("--count must be at least 2")
@@ -134,25 +138,29 @@ def main() -> None:
 
         make_pictures(scratch / "one", 1, args.side)
         make_pictures(scratch / "all", args.count, args.side)
-        start_s, start_rss = timed_run(scratch / "one", scratch / "out-one", model, args.batch_size)
-        total_s, peak_rss = timed_run(scratch / "all", scratch / "out-all", model, args.batch_size)
+        start_s, start_rss = timed_run(scratch / "one", scratch / "out-one", model, args.batch_size, tta=args.tta)
+        total_s, peak_rss = timed_run(scratch / "all", scratch / "out-all", model, args.batch_size, tta=args.tta)
         check_outputs(scratch / "out-all", args.count, args.side)
-        if args.baseline_src:
+        baseline = args.baseline_src or args.baseline_tta
+        if baseline:
             base_start_s, _ = timed_run(scratch / "one", scratch / "base-one", model, args.batch_size,
-                                        args.baseline_src)
+                                        args.baseline_src, args.baseline_tta)
             base_total_s, base_rss = timed_run(scratch / "all", scratch / "base-all", model, args.batch_size,
-                                               args.baseline_src)
+                                               args.baseline_src, args.baseline_tta)
             largest, mean = largest_difference(scratch / "out-all", scratch / "base-all")
 
     rate = args.count / total_s
     steady = (args.count - 1) / max(total_s - start_s, 1e-9)
-    print(f"{args.count} pictures of {args.side}x{args.side}, batch {args.batch_size}, CPU ({os.cpu_count()} cores)")
+    print(f"{args.count} pictures of {args.side}x{args.side}, batch {args.batch_size}, CPU ({os.cpu_count()} cores)"
+          + (f", --tta {args.tta}" if args.tta else ""))
     print(f"  one picture:  {start_s:6.1f} s (start-up), peak RSS {start_rss:6.0f} MiB")
     print(f"  {args.count:>4} pictures: {total_s:6.1f} s, {rate:6.2f} pictures/s overall, "
           f"{steady:6.2f} pictures/s without start-up, peak RSS {peak_rss:6.0f} MiB")
-    if args.baseline_src:
+    if baseline:
         base_steady = (args.count - 1) / max(base_total_s - base_start_s, 1e-9)
-        print(f"  baseline ({args.baseline_src}): {base_total_s:6.1f} s, {base_steady:6.2f} pictures/s without "
+        label = ", ".join(part for part in (args.baseline_src, args.baseline_tta and f"--tta {args.baseline_tta}")
+                          if part)
+        print(f"  baseline ({label}): {base_total_s:6.1f} s, {base_steady:6.2f} pictures/s without "
               f"start-up, peak RSS {base_rss:6.0f} MiB")
         print(f"  speed-up {steady / base_steady:.2f}x without start-up ({base_total_s / total_s:.2f}x overall); "
               f"outputs differ by at most {largest} level(s) per channel (mean {mean:.4f})")

@@ -1,6 +1,7 @@
 """Decoding sweep on the VALIDATION split of kept real-data workspaces (`bench/realdata.py --keep DIR`):
 the trained bundle predicts once, then every decoding (argmax, mean, annealed_mean at each temperature),
-with the input's lightness kept, is scored against gray and the oracle. No training: seconds per set.
+with the input's lightness kept and the workspace's `evaluate.tta`, is scored against gray and the oracle.
+No training: seconds per set.
 
     python bench/decoding_sweep.py /tmp/keep/twemoji /tmp/keep/wesnoth -T 0.1 0.2 0.38 0.6 1.0
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from colorize.core.colour import gray_to_rgb_uint8
 from colorize.core.dataset import load_part, load_split
+from colorize.core.params import load_section
 from colorize.evaluate.decoding import decode, keep_luminance
 from colorize.evaluate.evaluation import gap_closed
 from colorize.evaluate.metrics import image_metrics
@@ -22,7 +24,7 @@ def sweep(repo: Path, temperatures: list[float]) -> list[tuple[str, dict]]:
     ids = load_split(repo / "data" / "split.json")["val"]
     rgb, gray, labels = (load_part(repo / "data" / name, ids) for name in ("resized", "gray", "labels"))
     bundle = load_bundle(repo / "models")
-    probs = predict_probabilities(bundle.model, gray)
+    probs = predict_probabilities(bundle.model, gray, tta=load_section("evaluate", repo / "params.yaml").tta)
     base = image_metrics(gray_to_rgb_uint8(gray), rgb)["psnr"]
     top = image_metrics(keep_luminance(bundle.palette[labels], gray), rgb)["psnr"]
     rows = [("argmax", "argmax", 1.0), ("mean", "mean", 1.0),

@@ -229,9 +229,11 @@ def validation_scores(repo: Path) -> dict:
 
     bundle = load_bundle(repo / "models")
     val, train = part(split["val"]), part(split["train"])
-    metrics = score_all(predict_probabilities(bundle.model, val.gray), val, train, bundle.palette, params,
-                        fill=bundle.fill)[0]
-    fit = score_all(predict_probabilities(bundle.model, train.gray), train, train, bundle.palette, params)[0]
+    def probs(images):
+        return predict_probabilities(bundle.model, images.gray, tta=params.tta)
+
+    metrics = score_all(probs(val), val, train, bundle.palette, params, fill=bundle.fill)[0]
+    fit = score_all(probs(train), train, train, bundle.palette, params)[0]
     metrics["train_fit"] = {"model": fit["model"]["accuracy"],
                             "gray_lookup": fit["baselines"]["gray_lookup"]["accuracy"]}
     return metrics

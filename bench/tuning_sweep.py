@@ -162,7 +162,7 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
         folders = (work / "resized", work / "gray", work / "labels")
         val_images = Images(split["val"], *(load_part(folder, split["val"]) for folder in folders))
         train_images = Images(split["train"], *(ShardedRows(folder, split["train"]) for folder in folders))
-        probs = predict_probabilities(model, val_images.gray)
+        probs = predict_probabilities(model, val_images.gray, tta=params["evaluate"].tta)
         scores = {}
         for temperature in TEMPERATURES:
             evaluate = replace(params["evaluate"], temperature=temperature)

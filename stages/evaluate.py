@@ -51,10 +51,11 @@ def main() -> None:
     test, train = (Images(split[part], *(part_rows(folder, split[part])
                                          for folder in (args.resized, args.gray, args.labels)))
                    for part in ("test", "train"))
-    probs = BatchPredictions(lambda gray: predict_probabilities(bundle.model, gray), test.gray)
+    probs = BatchPredictions(lambda gray: predict_probabilities(bundle.model, gray, tta=params.tta), test.gray)
     metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill,
                                             samples=params.samples)
     extra = score_extra(args.extra, bundle, train, params)
+    metrics["model_tta"] = params.tta
     if extra is not None:
         metrics["extra"] = extra
     write_json_atomic(args.details, metrics)

@@ -15,11 +15,14 @@ import numpy as np
 import pytest
 
 from colorize.core.errors import BundleError, UserError
+from colorize.core.params import EvaluateParams, read_yaml, validate
 from colorize.model.bundle import (
     BUNDLE_FORMAT,
+    DEFAULT_TTA,
     META_FILE,
     MODEL_FILE,
     PALETTE_FILE,
+    TTA_VIEWS,
     ZIP_EPOCH,
     load_bundle,
     predict_probabilities,
@@ -28,6 +31,7 @@ from colorize.model.bundle import (
 )
 from colorize.model.models import build_model
 from colorize.quantize.palette import palette_to_dict
+from repo_params import PARAMS_FILE
 
 SIZE, K = 8, 4
 PALETTE = np.array([[0, 0, 0], [200, 30, 30], [30, 160, 40], [255, 255, 255]], np.uint8)
@@ -227,3 +231,47 @@ def test_evaluate_batches_hold_whole_prediction_batches():
     from colorize.evaluate.evaluation import EVAL_BATCH
 
     assert EVAL_BATCH % inspect.signature(predict_probabilities).parameters["batch_size"].default == 0
+
+
+def pixelwise_model() -> keras.Model:
+    """Each pixel's probabilities from its own gray value only: the same under any mirror or shift."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((SIZE, SIZE, 1))
+    hidden = keras.layers.Conv2D(6, 1, activation="tanh")(inputs)
+    return keras.Model(inputs, keras.layers.Conv2D(K, 1, activation="softmax")(hidden))
+
+
+@pytest.mark.parametrize("tta", sorted(TTA_VIEWS))
+def test_every_view_is_moved_back_into_place(tta):
+    # A pixelwise model gives every view the same probabilities once mirrored and shifted back; a view's
+    # repeated border (another pixel's value) would not, so this also checks that it is left out.
+    model = pixelwise_model()
+    gray = np.random.default_rng(2).random((3, SIZE, SIZE), dtype=np.float32)
+    plain = predict_probabilities(model, gray, tta="none")
+    np.testing.assert_allclose(predict_probabilities(model, gray, tta=tta), plain, rtol=1e-5, atol=1e-6)
+
+
+def test_flip_averages_the_picture_and_its_mirror_image(model):
+    gray = np.random.default_rng(3).random((4, SIZE, SIZE), dtype=np.float32)
+    plain = predict_probabilities(model, gray, tta="none")
+    mirrored = predict_probabilities(model, np.ascontiguousarray(gray[:, :, ::-1]), tta="none")[:, :, ::-1]
+    assert not np.allclose(plain, mirrored)  # the U-Net is not mirror-symmetric: the test can fail
+    averaged = predict_probabilities(model, gray, tta="flip")
+    np.testing.assert_allclose(averaged, (plain + mirrored) / 2, rtol=1e-5, atol=1e-7)
+    assert averaged.dtype == np.float32
+    np.testing.assert_allclose(averaged.sum(axis=-1), 1, atol=1e-5)
+
+
+def test_an_unknown_tta_is_refused(model):
+    with pytest.raises(ValueError, match="tta must be one of none, flip, flip_shift"):
+        predict_probabilities(model, np.zeros((1, SIZE, SIZE), np.float32), tta="rotate")
+
+
+def test_tta_choices_and_default_are_params_yamls():
+    """Two homes by design (params.yaml's evaluate.tta, inference without it): they must agree."""
+    evaluate = read_yaml(PARAMS_FILE)["evaluate"]
+    assert validate("evaluate", evaluate, EvaluateParams).tta == DEFAULT_TTA
+    for name in TTA_VIEWS:
+        assert validate("evaluate", {**evaluate, "tta": name}, EvaluateParams).tta == name
+    with pytest.raises(UserError, match="evaluate.tta"):
+        validate("evaluate", {**evaluate, "tta": "rotate"}, EvaluateParams)

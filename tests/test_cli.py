@@ -29,6 +29,7 @@ from colorize.app.cli import main
 from colorize.core.images import decode_image
 from colorize.evaluate.evaluation import Images
 from colorize.model import bundle as bundle_module
+from colorize.model.bundle import DEFAULT_TTA, TTA_VIEWS
 from colorize.prep.transforms import composite_on_fill, rgb_to_gray, square_resize
 from gray_pairs import equal_gray_pair
 from repo_params import repo_params
@@ -372,7 +373,8 @@ class CountingModel:
         return self.model.predict(x, **kwargs)
 
 
-def test_pictures_go_through_the_model_in_batches(tiny, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("tta", [None, "none", "flip_shift"])
+def test_pictures_go_through_the_model_in_batches(tiny, tmp_path, capsys, monkeypatch, tta):
     for i in range(10):
         builtin_picture(0).resize((10 + i, 30)).save(tmp_path / f"in-{i}.png")
     counting: list[CountingModel] = []
@@ -385,17 +387,18 @@ def test_pictures_go_through_the_model_in_batches(tiny, tmp_path, capsys, monkey
         counting.append(loaded.model)
         return loaded
 
-    def predict(model, gray01, batch_size=64):
+    def predict(model, gray01, batch_size=64, tta=DEFAULT_TTA):
         probabilities.append(len(gray01))
-        return real_predict(model, gray01, batch_size)
+        return real_predict(model, gray01, batch_size, tta)
 
     monkeypatch.setattr(bundle_module, "load_bundle", load)
     monkeypatch.setattr(bundle_module, "predict_probabilities", predict)
     code, _ = run_main(capsys, *sorted(tmp_path.glob("in-*.png")), "-o", tmp_path / "out",
-                       "--model", tiny.folder, "--batch-size", "4")
+                       "--model", tiny.folder, "--batch-size", "4", *(["--tta", tta] if tta else []))
     assert code == 0 and len(output_files(tmp_path / "out")) == 10
     assert probabilities == [4, 4, 2]
-    assert counting[0].calls == [(4, 4), (4, 4), (2, 4)]
+    views = len(TTA_VIEWS[tta or DEFAULT_TTA])  # the model runs once per view of each batch
+    assert counting[0].calls == [(4, 4)] * views + [(4, 4)] * views + [(2, 4)] * views
 
 
 # --- bad bundles and bad arguments --------------------------------------------------------------------------

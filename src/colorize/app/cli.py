@@ -144,7 +144,7 @@ def allow_pillow_pixels(max_pixels: int) -> None:
 
 
 def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max_pixels: int,
-                   batch_size: int) -> list[str]:
+                   batch_size: int, tta: str) -> list[str]:
     """Decode and prepare each picture, run the model once for the batch, write each result; return errors."""
     import numpy as np
 
@@ -169,7 +169,7 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
             errors.append(f"{job.source}: cannot read ({exc.strerror or exc})")
     if not ready:
         return errors
-    probs = predict_probabilities(bundle.model, np.stack([p.model_input for _, p in ready]), batch_size)
+    probs = predict_probabilities(bundle.model, np.stack([p.model_input for _, p in ready]), batch_size, tta)
     small = decode(probs, bundle.palette, method, temperature)
     from PIL import Image
 
@@ -184,6 +184,7 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from colorize.core.images import DEFAULT_MAX_PIXELS
     from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, METHODS
+    from colorize.model.bundle import DEFAULT_TTA, TTA_VIEWS
 
     parser = argparse.ArgumentParser(prog="colorize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -195,6 +196,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"how probabilities become colours (default: the bundle's, else {DEFAULT_METHOD})")
     parser.add_argument("--temperature", type=float, default=None,
                         help=f"for annealed_mean (default: the bundle's, else {DEFAULT_TEMPERATURE})")
+    parser.add_argument("--tta", choices=list(TTA_VIEWS), default=DEFAULT_TTA,
+                        help=f"test-time augmentation: average the model over mirrored (flip) and also 1-pixel "
+                             f"shifted (flip_shift) copies of each picture (default {DEFAULT_TTA})")
     parser.add_argument("--batch-size", type=int, default=32, help="pictures per model call (default 32)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger pictures (decompression bombs; default {DEFAULT_MAX_PIXELS})")
@@ -245,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             if batch:
                 failed += colorize_batch(bundle, batch, args.decode or method,
                                          temperature if args.temperature is None else args.temperature,
-                                         args.max_pixels, args.batch_size)
+                                         args.max_pixels, args.batch_size, args.tta)
             bar.update(len(batch) + len(refused))
     for line in missing + failed:
         print(f"colorize: error: {line}", file=sys.stderr)

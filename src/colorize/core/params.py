@@ -290,6 +290,7 @@ class EvaluateParams:
     decode: str = param(choice("argmax", "mean", "annealed_mean"))
     temperature: float = param(number(0, None, open_low=True))
     keep_luminance: bool = param(boolean)
+    tta: str = param(choice("none", "flip", "flip_shift"))
     samples: int = param(integer(0, 64))
     transfer_pixels: int = param(integer(10))
     seed: int = param(integer(0))

@@ -43,5 +43,5 @@ def score_extra(folder: Path, bundle: Bundle, train: Images, params: EvaluatePar
     if loaded is None:
         return None
     source, images = loaded
-    probs = predict_probabilities(bundle.model, images.gray)
+    probs = predict_probabilities(bundle.model, images.gray, tta=params.tta)
     return {"source": source, **score_generalisation(probs, images, train, bundle.palette, params)}

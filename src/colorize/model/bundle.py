@@ -167,9 +167,47 @@ def load_bundle(folder: Path) -> Bundle:
     return Bundle(model=model, palette=palette, space=space, meta=meta)
 
 
-def predict_probabilities(model: keras.Model, gray01: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Per-pixel probabilities (N, S, S, K) float32, run through the model in batches."""
+# Test-time augmentation: the copies of the input the model also runs on, as (mirrored, dy, dx), the
+# training augmentation's flips and shifts; their probabilities, moved back into place, are averaged.
+TTA_VIEWS: dict[str, tuple[tuple[bool, int, int], ...]] = {
+    "none": ((False, 0, 0),),
+    "flip": ((False, 0, 0), (True, 0, 0)),
+    "flip_shift": tuple((mirrored, dy, dx) for mirrored in (False, True)
+                        for dy, dx in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))),
+}
+# Where no params.yaml applies (library calls, `colorize` without --tta); evaluate.tta agrees (tested).
+DEFAULT_TTA = "flip"
+
+
+def predict_probabilities(model: keras.Model, gray01: np.ndarray, batch_size: int = 64,
+                          tta: str = DEFAULT_TTA) -> np.ndarray:
+    """Per-pixel probabilities (N, S, S, K) float32, run through the model in batches: with `tta`, the mean
+    over TTA_VIEWS[tta], each pixel over the views that saw it (a shift's repeated border is left out)."""
+    if tta not in TTA_VIEWS:
+        raise ValueError(f"tta must be one of {', '.join(TTA_VIEWS)}, got {tta!r}")
     if len(gray01) == 0:
         return np.zeros((0, *model.output_shape[1:]), dtype=np.float32)
+    gray01 = np.asarray(gray01, dtype=np.float32)
+
+    def run(gray: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(gray[..., None], batch_size=batch_size, verbose=0), dtype=np.float32)
+
+    views = TTA_VIEWS[tta]
+    if len(views) == 1:
+        return run(gray01)
+    from colorize.model.training import shift_images
+
+    side = gray01.shape[1]
+    total, seen = 0.0, np.zeros((side, side, 1), np.float32)
+    for mirrored, dy, dx in views:
+        view = gray01[:, :, ::-1] if mirrored else gray01
+        probs = shift_images(run(np.ascontiguousarray(shift_images(view, dy, dx))), -dy, -dx)
+        covered = np.zeros((side, side, 1), np.float32)
+        covered[max(-dy, 0):side + min(-dy, 0), max(-dx, 0):side + min(-dx, 0)] = 1
+        if mirrored:
+            probs, covered = probs[:, :, ::-1], covered[:, ::-1]
+        total = total + probs * covered
+        seen += covered
+    return (total / seen).astype(np.float32)
     return np.asarray(model.predict(gray01[..., None].astype(np.float32), batch_size=batch_size, verbose=0),
                       dtype=np.float32)
