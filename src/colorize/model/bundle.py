@@ -209,5 +209,3 @@ def predict_probabilities(model: keras.Model, gray01: np.ndarray, batch_size: in
         total = total + probs * covered
         seen += covered
     return (total / seen).astype(np.float32)
-    return np.asarray(model.predict(gray01[..., None].astype(np.float32), batch_size=batch_size, verbose=0),
-                      dtype=np.float32)
