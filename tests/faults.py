@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from workspace import BIN, dvc, run
+from workspace import BIN, dvc, run, with_group_gone
 
 STAGE_ORDER = ["validate", "fetch", "split", "resize", "grayscale", "palette", "encode", "train", "fetch_extra",
                "resize_extra", "evaluate"]
@@ -53,17 +53,6 @@ def fault_while_working(repo: Path, command: list[str], sig: int, delay: float =
     _, err = process.communicate(timeout=timeout)
     with_group_gone(process.pid)
     return process.returncode, err, landed
-
-
-def with_group_gone(pgid: int, timeout: float = 30) -> None:
-    """Wait until no process of the group is left (workers die with their stage)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
 
 
 def flip_cache_byte(repo: Path, artifact: str, offset: int = -1) -> Path:

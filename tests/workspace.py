@@ -56,17 +56,25 @@ def stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        process.poll()  # reaps the leader, so that the group ends with its last child
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(grace_s)  # reaps the leader, so that the group ends with its last child
+    if not with_group_gone(process.pid, max(0.0, deadline - time.monotonic())):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def with_group_gone(pgid: int, timeout: float = 30) -> bool:
+    """Wait until no process of the group is left (workers die with their stage); whether none is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
