@@ -1,15 +1,18 @@
 """What feeding Keras' `fit` costs on the TensorFlow backend: the train stage's model step, on the same
-augmented batches (`AugmentedBatches`, with class weights unless `train.rebalance` is 0), fed five ways, in ms a step:
+augmented batches (`AugmentedBatches`, with class weights unless `train.rebalance` is 0), fed six ways, in ms a step:
 
     bare       `train_on_batch` per batch (the limit)
-    pydataset  `fit` on the PyDataset, as the train stage does (Keras' tf.data `from_generator` reader)
+    stage      the train stage's loop (`training.fit_step_by_step`: each batch handed to the step as arrays)
+    pydataset  `fit` on the PyDataset, as the train stage did until session 26 (Keras' tf.data reader)
     generator  `fit` on a `from_generator` of the same batches, computed beforehand (no augmentation work)
     chunks     `fit` on a `from_generator` that yields a whole epoch's batches at once, cut by tf.data
     tensors    `fit` on `from_tensor_slices` of the batches, computed beforehand (no Python per batch)
 
     python bench/fit_feeds.py --rounds 2
 
-Each variant runs in its own process; epoch 1 (tracing) and 2 are not timed. Every other round runs the
+Each variant runs in its own process; epoch 1 (tracing) and 2 are not timed. The `fit` variants trace
+the step on a first batch before `fit` (`trace_train_step_first`), as the stage did: traced first inside
+tf.data's reader, the step ran ~1.5x slower for the whole process. Every other round runs the
 variants in reverse order (the machine's speed drifts by more than the differences measured).
 `tensors` drops each epoch's short last batch (one tensor needs equal batches).
 """
@@ -25,7 +28,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VARIANTS = ("bare", "pydataset", "generator", "chunks", "tensors")
+VARIANTS = ("bare", "stage", "pydataset", "generator", "chunks", "tensors")
 
 
 def measure(variant: str, args: argparse.Namespace) -> dict:
@@ -38,9 +41,9 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
     from colorize.core.params import load_section
     from colorize.model.training import (
         AugmentedBatches,
+        fit_step_by_step,
         make_deterministic,
         model_for_training,
-        trace_train_step_first,
     )
     from train_throughput import bench_class_weights, random_data
 
@@ -53,14 +56,21 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
                                rotate=params.rotate, class_weights=bench_class_weights(params, args.k))
     steps = len(batches)
     ends: list[float] = []
-    trace_train_step_first(model, batches[0])
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(time.perf_counter())
+
     if variant == "bare":
         for epoch in range(args.epochs):
             for index in range(steps):
                 batch = batches[epoch * steps + index]
                 model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
             ends.append(time.perf_counter())
+    elif variant == "stage":
+        fit_step_by_step(model, batches, args.epochs, [Clock()], verbose=0)
     else:
+        trace_train_step_first(model, batches[0])
         spec = tuple(tf.TensorSpec((None, *array.shape[1:]), array.dtype) for array in batches[0])
         made = ([batches[index] for index in range(steps * args.epochs)] if variant in ("generator", "tensors")
                 else [])
@@ -82,13 +92,24 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
             data = tf.data.Dataset.from_tensor_slices(
                 tuple(np.stack(arrays) for arrays in zip(*made, strict=True))).prefetch(2)
 
-        class Clock(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                ends.append(time.perf_counter())
-
         model.fit(data, steps_per_epoch=steps, epochs=args.epochs, shuffle=False, verbose=0, callbacks=[Clock()])
     timed = [later - earlier for earlier, later in itertools.pairwise(ends[1:])]
     return {"variant": variant, "ms_per_step": 1000 * sum(timed) / (len(timed) * steps)}
+
+
+def trace_train_step_first(model, batch) -> None:
+    """Trace the TensorFlow train step on one batch outside fit, then put every variable back (the
+    weights, the optimizer's slots and step count), so that fit reuses that trace."""
+    import keras
+    import numpy as np
+
+    if not model.optimizer.built:  # its slots, made at the first step, must be put back too
+        model.optimizer.build(model.trainable_variables)
+    variables = [*model.variables, *model.optimizer.variables]
+    saved = [np.array(keras.ops.convert_to_numpy(variable)) for variable in variables]
+    model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
+    for variable, value in zip(variables, saved, strict=True):
+        variable.assign(value)
 
 
 def main() -> None:

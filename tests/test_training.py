@@ -201,42 +201,58 @@ def test_two_fresh_trainings_give_bitwise_identical_weights(tiny_train_params, t
     assert {0, 1, 2, 3} <= set(asked)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adadelta"])
-def test_tracing_the_train_step_first_changes_no_variable(tiny_train_params, tiny_training_set, optimizer):
-    """The warm-up step of trace_train_step_first is undone: weights, batch-norm statistics, and the
-    optimizer's slots and step count (which that first step creates) are what they were."""
+class LogsPerStep(keras.callbacks.Callback):
+    """Every batch's and epoch's logs, as the callbacks see them."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[str, int, dict]] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(("batch", batch, {name: float(value) for name, value in (logs or {}).items()}))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(("epoch", epoch, dict(logs or {})))
+
+
+class StopMidEpoch(keras.callbacks.Callback):
+    """Ask training to stop after the second batch of the third epoch (as EarlyStopping's stop_training)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 2 and batch == 1:
+            self.model.stop_training = True
+
+
+@pytest.mark.parametrize("changes, stop", [({}, False), ({"ema": 0.9, "optimizer": "adadelta"}, False),
+                                           ({"epochs": 4, "patience": 4}, True)],
+                         ids=["adam", "ema-adadelta", "stopped"])
+def test_step_by_step_loop_trains_what_keras_fit_trains(tiny_train_params, tiny_training_set, monkeypatch,
+                                                        changes, stop):
+    """On TensorFlow fit feeds each batch to the train step as arrays (fit_step_by_step, faster than
+    Keras' tf.data reader): the same bits, the same per-batch and per-epoch logs, the same history and
+    the same stop as model.fit on the same batches."""
     if keras.backend.backend() != "tensorflow":
-        pytest.skip("only TensorFlow traces the step first")
-    data = tiny_training_set
-    params = replace(tiny_train_params, optimizer=optimizer, ema=0.9)  # EMA: slots started from the weights
-    make_deterministic(0)
-    model = compile_model(params, 16, 4)
-    model.optimizer.build(model.trainable_variables)
-    before = [np.array(variable) for variable in [*model.variables, *model.optimizer.variables]]
-    first = batches(data["train_gray"], data["train_labels"],
-                    class_weights=np.linspace(0.5, 1.5, 4).astype(np.float32))[0]
-    training.trace_train_step_first(model, first)
-    after = [np.array(variable) for variable in [*model.variables, *model.optimizer.variables]]
-    assert len(after) == len(before) > 3 * len(model.trainable_variables)
-    for old, new in zip(before, after, strict=True):
-        np.testing.assert_array_equal(new, old)
+        pytest.skip("only TensorFlow feeds arrays")
+    params = replace(tiny_train_params, **changes)
+    runs = {}
+    for loop in (training.fit_step_by_step, training.fit_with_keras):
+        monkeypatch.setattr(training, "feeds_arrays", lambda devices, loop=loop: loop is training.fit_step_by_step)
+        logs = LogsPerStep()
+        model, summary = train_model(params, tiny_training_set, callbacks=[logs, *([StopMidEpoch()] if stop else [])])
+        runs[loop.__name__] = (weights_digest(model), summary, logs.seen, model.history.history)
+    assert runs["fit_step_by_step"] == runs["fit_with_keras"]
+    digest, summary, seen, history = runs["fit_step_by_step"]
+    batches_seen = [(kind, index) for kind, index, _ in seen if kind == "batch"]
+    assert len(history["val_loss"]) == summary["epochs_run"] == (3 if stop else summary["epochs_planned"])
+    assert len(batches_seen) == (2 * 2 + 2 if stop else summary["steps_run"])
 
 
-def test_tracing_the_train_step_first_trains_the_same_model(tiny_train_params, tiny_training_set, monkeypatch):
-    """fit traces its step on a first batch outside its input pipeline (faster, not different): the same
-    bits as without it, whatever batch the trace ran on."""
-    params = replace(tiny_train_params, epochs=3, patience=3)
-    traced, _ = train_once(params, tiny_training_set)
-    original = training.trace_train_step_first
-    monkeypatch.setattr(training, "trace_train_step_first", lambda model, batch: None)
-    plain, _ = train_once(params, tiny_training_set)
-    # Another batch for the warm-up step: a step left undone only in part would show here.
-    data = tiny_training_set
-    other = batches(data["train_gray"], data["train_labels"], seed=7,
-                    class_weights=np.linspace(0.5, 1.5, 4).astype(np.float32))[1]
-    monkeypatch.setattr(training, "trace_train_step_first", lambda model, batch: original(model, other))
-    other_batch, _ = train_once(params, tiny_training_set)
-    assert traced == plain == other_batch
+def test_fit_feeds_arrays_on_tensorflow_with_one_device():
+    assert training.feeds_arrays(1) == (keras.backend.backend() == "tensorflow")
+    assert not training.feeds_arrays(2)
 
 
 def test_weights_digest_sees_a_one_bit_change():

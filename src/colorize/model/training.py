@@ -319,15 +319,9 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
     # at each epoch's end, back out at the next one's start), so the best epoch's average is what is kept.
     averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if params.ema is not None else []
     epochs = planned_epochs(params, len(train[0]))
-    trace_train_step_first(model, batches[0])
-    history = model.fit(
-        batches,
-        steps_per_epoch=len(batches),
-        shuffle=False,  # the batches are already shuffled, per epoch, from the seed
-        epochs=epochs,
-        callbacks=[StopOnNonFinite(), *averaged, *validation, stopper, *callbacks],
-        verbose=verbose,
-    )
+    run_epochs = fit_step_by_step if feeds_arrays(devices) else fit_with_keras
+    history = run_epochs(model, batches, epochs, [StopOnNonFinite(), *averaged, *validation, stopper, *callbacks],
+                         verbose)
     monitored = np.asarray(history.history[monitor])
     # The first best epoch, as EarlyStopping keeps it (ties do not count as improvements).
     skip = min(params.min_epochs, len(monitored) - 1)
@@ -345,24 +339,57 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
     }
 
 
-def trace_train_step_first(model: keras.Model, batch: tuple[np.ndarray, ...]) -> None:
-    """Trace the TensorFlow train step on one batch outside fit, then put every variable back.
+def feeds_arrays(devices: int) -> bool:
+    """Whether fit hands each batch to the compiled train step as arrays (fit_step_by_step): on
+    TensorFlow with one device. JAX's fit keeps its state on the devices between steps, and data
+    parallelism splits Keras' own input."""
+    return keras.backend.backend() == "tensorflow" and devices == 1
 
-    Traced first inside fit's input pipeline, the same step ran ~1.5x slower for the whole run (705 vs
-    429-515 ms a step, 1,250 vs 800-900 ms of CPU, 2-core AMD EPYC; the pipeline's fit and any later
-    train_on_batch alike): fit then reuses this trace. The step's update is undone (the weights, the
-    optimizer's slots and step count, the seed states), so training starts where it would have and ends
-    with the same bits as without this call (tested), only sooner.
+
+def fit_with_keras(model: keras.Model, batches: AugmentedBatches, epochs: int,
+                   callbacks: list[keras.callbacks.Callback], verbose: int | str) -> keras.callbacks.History:
+    return model.fit(batches, steps_per_epoch=len(batches),
+                     shuffle=False,  # the batches are already shuffled, per epoch, from the seed
+                     epochs=epochs, callbacks=callbacks, verbose=verbose)
+
+
+def fit_step_by_step(model: keras.Model, batches: AugmentedBatches, epochs: int,
+                     callbacks: list[keras.callbacks.Callback], verbose: int | str) -> keras.callbacks.History:
+    """Keras' TensorFlow `fit` loop, written out with its own pieces (CallbackList, reset_metrics,
+    train_function, get_metrics_result), but each batch handed to the compiled train step as arrays.
+
+    `fit` reads batches through a tf.data generator reader: the same step fed that way ran 10-25 % slower
+    than `train_on_batch` on a 2-core CPU in every round (bench/fit_feeds.py, session 24), and its first
+    trace, made inside that reader, gave a step ~1.5x as costly for the whole run. Same steps, callbacks,
+    logs and History as `fit` on `batches`' endless stream, and the same trained bits (tested).
     """
-    if keras.backend.backend() != "tensorflow":
-        return
-    if not model.optimizer.built:  # its slots, made at the first step, must be put back too
-        model.optimizer.build(model.trainable_variables)
-    variables = [*model.variables, *model.optimizer.variables]
-    saved = [np.array(keras.ops.convert_to_numpy(variable)) for variable in variables]
-    model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
-    for variable, value in zip(variables, saved, strict=True):
-        variable.assign(value)
+    steps = len(batches)
+    callback_list = keras.callbacks.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                                                 verbose=verbose, epochs=epochs, steps=steps, model=model)
+    # What fit and train_on_batch do first: the metrics', the loss's and the optimizer's variables made
+    # outside the traced step (Keras' private method: the test against model.fit guards it).
+    model._maybe_symbolic_build(data_batch=batches[0])
+    model.stop_training = False
+    model.make_train_function()
+    callback_list.on_train_begin()
+    epoch_logs: dict[str, Any] | None = None
+    for epoch in range(epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        for step in range(steps):
+            callback_list.on_train_batch_begin(step)
+            logs = model.train_function(iter([batches[epoch * steps + step]]))
+            callback_list.on_train_batch_end(step, logs)
+            if model.stop_training:
+                break
+        epoch_logs = dict(model.get_metrics_result())
+        callback_list.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    if epochs > 0:
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    callback_list.on_train_end(logs=epoch_logs)
+    return model.history
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
