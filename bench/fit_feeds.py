@@ -9,12 +9,17 @@ augmented batches (`AugmentedBatches`, with class weights unless `train.rebalanc
     tensors    `fit` on `from_tensor_slices` of the batches, computed beforehand (no Python per batch)
 
     python bench/fit_feeds.py --rounds 2
+    python bench/fit_feeds.py --interleaved 5      # bare, stage and pydataset in one process, one trace
 
 Each variant runs in its own process; epoch 1 (tracing) and 2 are not timed. The `fit` variants trace
 the step on a first batch before `fit` (`trace_train_step_first`), as the stage did: traced first inside
 tf.data's reader, the step ran ~1.5x slower for the whole process. Every other round runs the
 variants in reverse order (the machine's speed drifts by more than the differences measured).
 `tensors` drops each epoch's short last batch (one tensor needs equal batches).
+
+`--interleaved N` runs `bare`, `stage` and `pydataset` in one process on one model and one trace of its
+step, one epoch each in turn (every other cycle in reverse order), N timed cycles after one untimed: the
+feeds compared without the spread between processes. Each `pydataset` epoch is its own `fit` call.
 """
 
 from __future__ import annotations
@@ -31,20 +36,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("bare", "stage", "pydataset", "generator", "chunks", "tensors")
 
 
-def measure(variant: str, args: argparse.Namespace) -> dict:
+def model_and_batches(args: argparse.Namespace):
+    """The train stage's model (params.yaml's train section, the bench's batch size) and its augmented
+    batches over random data, with class weights unless `train.rebalance` is 0."""
     from dataclasses import replace
 
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
     from colorize.core.params import load_section
-    from colorize.model.training import (
-        AugmentedBatches,
-        fit_step_by_step,
-        make_deterministic,
-        model_for_training,
-    )
+    from colorize.model.training import AugmentedBatches, make_deterministic, model_for_training
     from train_throughput import bench_class_weights, random_data
 
     params = load_section("train", os.path.join(ROOT, "params.yaml"))
@@ -54,6 +52,17 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
     model = model_for_training(params, args.size, args.k, gray, labels)
     batches = AugmentedBatches(gray, labels, args.batch_size, 0, flip=params.flip, shift=params.shift,
                                rotate=params.rotate, class_weights=bench_class_weights(params, args.k))
+    return model, batches
+
+
+def measure(variant: str, args: argparse.Namespace) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from colorize.model.training import fit_step_by_step
+
+    model, batches = model_and_batches(args)
     steps = len(batches)
     ends: list[float] = []
 
@@ -97,6 +106,38 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
     return {"variant": variant, "ms_per_step": 1000 * sum(timed) / (len(timed) * steps)}
 
 
+def interleaved(args: argparse.Namespace) -> None:
+    import statistics
+
+    from colorize.model.training import fit_step_by_step
+
+    model, batches = model_and_batches(args)
+    steps = len(batches)
+    trace_train_step_first(model, batches[0])
+
+    def epoch(variant: str) -> None:
+        if variant == "bare":
+            for index in range(steps):
+                batch = batches[index]
+                model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
+        elif variant == "stage":
+            fit_step_by_step(model, batches, 1, [], verbose=0)
+        else:
+            model.fit(batches, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+
+    order = ("bare", "stage", "pydataset")
+    timed: dict[str, list[float]] = {variant: [] for variant in order}
+    for cycle in range(args.interleaved + 1):
+        for variant in order if cycle % 2 == 0 else order[::-1]:
+            started = time.perf_counter()
+            epoch(variant)
+            if cycle:  # the first cycle traces
+                timed[variant].append(1000 * (time.perf_counter() - started) / steps)
+    for variant, values in timed.items():
+        each = " ".join(f"{value:.0f}" for value in values)
+        print(f"{variant:10s} {statistics.median(values):7.1f} ms a step (median; cycles: {each})", flush=True)
+
+
 def trace_train_step_first(model, batch) -> None:
     """Trace the TensorFlow train step on one batch outside fit, then put every variable back (the
     weights, the optimizer's slots and step count), so that fit reuses that trace."""
@@ -121,8 +162,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=357)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--interleaved", type=int, metavar="N",
+                        help="bare, stage and pydataset interleaved in one process, N timed cycles")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.interleaved:
+        interleaved(args)
+        return
     if args.epochs < 3:
         parser.error("--epochs must be at least 3 (the first two are not timed)")
     if args.child:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from colorize.evaluate.decoding import DEFAULT_TEMPERATURE  # noqa: E402
 from realdata import CACHE, parse_overrides  # noqa: E402
 from workspace import merge  # noqa: E402
 
@@ -71,9 +72,13 @@ CONFIGS: dict[str, dict] = {
     "batch 8, min_steps 2000": {"train.batch_size": 8, "train.min_steps": 2000},
     "filters 32, min_steps 3000, rebalance 0": {"train.unet_filters": 32, "train.min_steps": 3000,
                                                 "train.rebalance": 0.0},
+    "soft_targets 5": {"train.soft_targets": 5.0},
+    "soft_targets 10": {"train.soft_targets": 10.0},
 }
 REAL_SETS = ("openmoji", "twemoji", "wesnoth")
-TEMPERATURES = (0.38, 0.6)  # the default decoding temperature and a higher one (bench/decoding_sweep.py)
+# The default decoding temperature (evaluate.temperature; first: the tables report it) and the previous one.
+TEMPERATURES = (DEFAULT_TEMPERATURE, 0.38)
+DEFAULT_T = str(TEMPERATURES[0])
 
 
 def load_params() -> dict:
@@ -154,7 +159,7 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
         k = len(palette)
         weights = class_weights_for(train_p, train[1], k, palette)  # as stages/train.py
         make_deterministic(train_p.seed)
-        model = model_for_training(train_p, resize.image_size, k, *train)
+        model = model_for_training(train_p, resize.image_size, k, *train, palette=palette)
         target = DecodedTarget(part_rows(work / "resized", split["val"]), palette)  # as stages/train.py
         summary = fit(model, train_p, train, val, weights, verbose=0, target=target)
         trained = time.perf_counter()
@@ -205,11 +210,11 @@ def run_all(data: Path, sets: list[str], configs: list[str], jobs: int, results:
 def summary_line(line: dict) -> str:
     if "error" in line:
         return f"{line['set']:9} {line['config']:40} ERROR {' | '.join(line['error'])}"
-    model = line["scores"]["0.38"]["model"]
-    lookup = line["scores"]["0.38"]["baselines"]["gray_lookup"]
+    model = line["scores"][DEFAULT_T]["model"]
+    lookup = line["scores"][DEFAULT_T]["baselines"]["gray_lookup"]
     return (f"{line['set']:9} {line['config']:40} acc {model['acc']:.3f} (lookup {lookup['accuracy']:.3f}) "
             f"psnr {model['psnr']:.2f} ssim {model['ssim']:.3f} de00 {model['de00']:.2f} gap {model['gap']} "
-            f"| T0.6 gap {line['scores']['0.6']['model']['gap']} | {line['epochs_run']} ep, best "
+            f"| T0.38 gap {line['scores']['0.38']['model']['gap']} | {line['epochs_run']} ep, best "
             f"{line['best_epoch']}, {line['total_s']} s")
 
 
@@ -227,10 +232,10 @@ def table(results: Path) -> str:
             if line is None:
                 cells.append("")
                 continue
-            m = line["scores"]["0.38"]["model"]
+            m = line["scores"][DEFAULT_T]["model"]
             base = done.get((name, "default"))
             delta = "" if base is None or config == "default" or m["gap"] is None else \
-                f" ({m['gap'] - base['scores']['0.38']['model']['gap']:+.2f})"
+                f" ({m['gap'] - base['scores'][DEFAULT_T]['model']['gap']:+.2f})"
             cells.append(f"{m['acc']:.3f} / {m['psnr']:.2f} / {m['ssim']:.3f} / {m['de00']:.2f} / {m['gap']}{delta}")
         if any(cells):
             rows.append(f"| {config} | " + " | ".join(cells) + " |")

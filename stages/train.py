@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def check_fits(params: TrainParams, size: int, k: int, memory_bytes: int | None = None) -> None:
-    """Refuse, before any work, what cannot run: odd sizes for the U-Net, the seed model beyond RAM.
+    """Refuse, before any work, what cannot run: soft targets for another loss, odd sizes for the U-Net,
+    the seed model beyond RAM.
 
     `memory_bytes` is the RAM to judge against (default: this machine's), so tests need not depend on
     the machine they run on.
@@ -22,6 +23,9 @@ def check_fits(params: TrainParams, size: int, k: int, memory_bytes: int | None 
     from colorize.model.budget import seed_param_count, total_memory_bytes, training_bytes
 
     depth = params.unet_depth
+    if params.soft_targets is not None and params.loss != "categorical_crossentropy":
+        raise ParamError(f"params.yaml: train.soft_targets is for train.loss categorical_crossentropy, "
+                         f"got {params.loss}")
     if params.arch == "unet" and size % 2**depth:
         raise ParamError(f"params.yaml: train.unet_depth={depth} needs resize.image_size divisible by {2**depth}, "
                          f"got {size}")
@@ -81,7 +85,7 @@ def main() -> None:
     weights = class_weights_for(params, train[1], k, palette)
     make_deterministic(params.seed)
     devices = use_all_local_devices()
-    model = model_for_training(params, size, k, *train)
+    model = model_for_training(params, size, k, *train, palette=palette)
     print(f"train: {params.arch} with {model.count_params():,} parameters on {len(train[0])} images "
           f"({len(val[0])} for validation), {size}x{size}, {k} colours"
           + (f", data parallel over {devices} devices" if devices > 1 else ""))

@@ -8,8 +8,10 @@ import pytest
 
 from colorize.model.budget import seed_param_count
 from colorize.model.models import (
+    SOFT_TARGET_NEIGHBOURS,
     FusedBatchNormalization,
     GrayLevelPrior,
+    SoftTargetCrossentropy,
     build_model,
     build_seed,
     build_unet,
@@ -18,6 +20,7 @@ from colorize.model.models import (
     make_loss,
     make_optimizer,
     seed_ordinal_loss,
+    soft_target_matrix,
 )
 
 
@@ -122,6 +125,49 @@ def test_seed_ordinal_loss_is_zero_only_on_the_sure_right_index():
     sure = np.eye(4, dtype=np.float32)[[[2]]]  # (1, 1, 4): all mass on index 2
     assert float(np.asarray(seed_ordinal_loss(np.array([[2]]), sure))[0, 0]) == 0.0
     assert float(np.asarray(seed_ordinal_loss(np.array([[0]]), sure))[0, 0]) == pytest.approx(2.0)
+
+
+def lab_line(k: int) -> np.ndarray:
+    """k CIELAB colours on a line, 10 units apart in a (distances known by heart)."""
+    return np.stack([np.full(k, 50.0), 10.0 * np.arange(k), np.zeros(k)], axis=1)
+
+
+def test_soft_targets_spread_each_colour_over_its_nearest_palette_colours():
+    matrix = soft_target_matrix(lab_line(8), sigma=10.0)
+    assert matrix.shape == (8, 8) and matrix.dtype == np.float32
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=1e-6)
+    assert ((matrix > 0).sum(axis=1) == SOFT_TARGET_NEIGHBOURS).all()
+    assert (matrix.argmax(axis=1) == np.arange(8)).all()
+    # Colour 3's neighbours are 1..5 (distances 20, 10, 0, 10, 20): Gaussian weights of those.
+    weights = np.exp(-np.array([20.0, 10, 0, 10, 20]) ** 2 / (2 * 10.0**2))
+    np.testing.assert_allclose(matrix[3, 1:6], weights / weights.sum(), rtol=1e-6)
+    assert not matrix[3, [0, 6, 7]].any()
+    # A tiny sigma leaves the one-hot target.
+    np.testing.assert_array_equal(soft_target_matrix(lab_line(8), sigma=0.5), np.eye(8, dtype=np.float32))
+
+
+def test_soft_target_loss_is_the_cross_entropy_against_the_soft_rows(labels_and_probs):
+    labels, probs = labels_and_probs
+    matrix = soft_target_matrix(lab_line(5), sigma=8.0)
+    loss = make_loss("categorical_crossentropy", matrix)
+    assert isinstance(loss, SoftTargetCrossentropy)
+    per_pixel = np.asarray(loss.call(labels, probs))
+    np.testing.assert_allclose(per_pixel, -(matrix[labels] * np.log(probs)).sum(axis=-1), rtol=1e-5)
+    # With one-hot rows it is the plain (sparse) cross-entropy.
+    one_hot = make_loss("categorical_crossentropy", np.eye(5, dtype=np.float32))
+    assert float(one_hot(labels, probs)) == pytest.approx(float(make_loss("categorical_crossentropy")(labels, probs)),
+                                                          rel=1e-6)
+    with pytest.raises(ValueError, match="categorical_crossentropy"):
+        make_loss("l1", matrix)
+
+
+def test_a_model_compiled_with_soft_targets_saves_and_loads_safely(tmp_path):
+    model = build_model("unet", 8, 3, filters=2, depth=1)
+    model.compile(optimizer="adam", loss=SoftTargetCrossentropy(soft_target_matrix(lab_line(3), 10.0)))
+    model.optimizer.build(model.trainable_variables)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded.loss.targets, model.loss.targets)
 
 
 def test_unknown_loss_is_named():

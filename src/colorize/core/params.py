@@ -283,6 +283,7 @@ class TrainParams:
     min_epochs: int = param(integer(0))
     ema: float | None = param(optional(number(0, 1, open_low=True, open_high=True)))
     weight_decay: float = param(number(0, None))
+    soft_targets: float | None = param(optional(number(0, None, open_low=True)))
 
 
 @dataclass(frozen=True)

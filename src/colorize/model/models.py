@@ -186,8 +186,48 @@ def seed_ordinal_loss(y_true, y_pred):
     return ops.abs(ops.cast(y_true, y_pred.dtype) - expected)
 
 
-def make_loss(name: str):
-    """Per-pixel loss on sparse labels (N, S, S); Keras applies per-pixel sample weights to it."""
+# Zhang, Isola & Efros 2016 spread each pixel's target over its 5 nearest palette colours.
+SOFT_TARGET_NEIGHBOURS = 5
+
+
+def soft_target_matrix(palette_lab: np.ndarray, sigma: float,
+                       neighbours: int = SOFT_TARGET_NEIGHBOURS) -> np.ndarray:
+    """(K, K) float32: row c is the training target of a pixel of colour c, its mass spread over the
+    `neighbours` palette colours nearest to c in CIELAB (c included) with Gaussian weights of the
+    distance (`sigma`, CIELAB units), summing to 1 (Zhang et al.'s soft encoding)."""
+    lab = np.asarray(palette_lab, dtype=np.float64)
+    distance_sq = np.sum((lab[:, None, :] - lab[None, :, :]) ** 2, axis=-1)
+    nearest = np.argsort(distance_sq, axis=1, kind="stable")[:, :min(neighbours, len(lab))]
+    rows = np.arange(len(lab))[:, None]
+    matrix = np.zeros_like(distance_sq)
+    matrix[rows, nearest] = np.exp(-distance_sq[rows, nearest] / (2.0 * sigma * sigma))
+    return (matrix / matrix.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+class SoftTargetCrossentropy(keras.losses.Loss):
+    """Cross-entropy against soft targets: a pixel labelled c is scored against row c of `targets`
+    (soft_target_matrix) instead of a one-hot c; per pixel, so per-pixel sample weights apply."""
+
+    def __init__(self, targets, name: str = "soft_target_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.targets = np.asarray(targets, dtype=np.float32)
+
+    def call(self, y_true, y_pred):
+        soft = ops.take(ops.convert_to_tensor(self.targets, dtype=y_pred.dtype), ops.cast(y_true, "int32"), axis=0)
+        return ops.categorical_crossentropy(soft, y_pred)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "targets": self.targets.tolist()}
+
+
+def make_loss(name: str, soft_targets: np.ndarray | None = None):
+    """Per-pixel loss on sparse labels (N, S, S); Keras applies per-pixel sample weights to it.
+    `soft_targets` (K, K), for categorical cross-entropy only, replaces its one-hot targets."""
+    if soft_targets is not None:
+        if name != "categorical_crossentropy":
+            raise ValueError(f"soft targets are for train.loss categorical_crossentropy, not {name!r}")
+        return SoftTargetCrossentropy(soft_targets)
     if name == "categorical_crossentropy":
         # Sparse labels: the same value as one-hot categorical cross-entropy, without the (S, S, K) one-hot.
         return keras.losses.SparseCategoricalCrossentropy(name="categorical_crossentropy")

@@ -248,17 +248,25 @@ def planned_steps(params: TrainParams, train_images: int) -> int:
 
 
 def compile_model(params: TrainParams, size: int, k: int, total_steps: int | None = None,
-                  prior: np.ndarray | None = None) -> keras.Model:
+                  prior: np.ndarray | None = None, palette: np.ndarray | None = None) -> keras.Model:
     """The model, compiled; `total_steps` (the planned optimizer steps) sets the length of a cosine
     learning-rate schedule (`train.lr_schedule`); `prior` is the U-Net's gray-level log-prior
-    (`train.gray_prior`)."""
+    (`train.gray_prior`); `palette` (K, 3) uint8 RGB places the soft targets of `train.soft_targets`."""
+    soft_targets = None
+    if params.soft_targets is not None:
+        if palette is None:
+            raise ValueError("train.soft_targets needs the palette")
+        from colorize.core.colour import rgb_to_lab
+        from colorize.model.models import soft_target_matrix
+
+        soft_targets = soft_target_matrix(rgb_to_lab(palette), params.soft_targets)
     with precision(params.precision):
         model = build_model(params.arch, size, k, dropout=params.dropout,
                             filters=params.unet_filters, depth=params.unet_depth, prior=prior)
     decay_steps = total_steps if params.lr_schedule == "cosine" else None
     model.compile(optimizer=make_optimizer(params.optimizer, params.lr, decay_steps=decay_steps,
                                            ema=params.ema, weight_decay=params.weight_decay),
-                  loss=make_loss(params.loss),
+                  loss=make_loss(params.loss, soft_targets),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
 
@@ -275,16 +283,19 @@ def class_weights_for(params: TrainParams, labels, k: int, palette: np.ndarray) 
                                      palette_lab=rgb_to_lab(palette))
 
 
-def model_for_training(params: TrainParams, size: int, k: int, gray, labels) -> keras.Model:
+def model_for_training(params: TrainParams, size: int, k: int, gray, labels,
+                       palette: np.ndarray | None = None) -> keras.Model:
     """The compiled model the train stage fits on these training rows (arrays or row readers): its
     learning-rate schedule spans their planned steps, and the U-Net's gray-level prior
-    (`train.gray_prior`) is counted from them. Seed first (make_deterministic): the weights are drawn here."""
+    (`train.gray_prior`) is counted from them; `palette` (K, 3) uint8 for `train.soft_targets`. Seed first
+    (make_deterministic): the weights are drawn here."""
     prior = None
     if params.gray_prior and params.arch == "unet":
         from colorize.model.models import gray_level_log_prior
 
         prior = gray_level_log_prior(gray, labels, k)
-    return compile_model(params, size, k, total_steps=planned_steps(params, len(gray)), prior=prior)
+    return compile_model(params, size, k, total_steps=planned_steps(params, len(gray)), prior=prior,
+                         palette=palette)
 
 
 def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.ndarray],
