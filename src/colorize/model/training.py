@@ -369,10 +369,11 @@ def fit_step_by_step(model: keras.Model, batches: AugmentedBatches, epochs: int,
     """Keras' TensorFlow `fit` loop, written out with its own pieces (CallbackList, reset_metrics,
     train_function, get_metrics_result), but each batch handed to the compiled train step as arrays.
 
-    `fit` reads batches through a tf.data generator reader: the same step fed that way ran 10-25 % slower
-    than `train_on_batch` on a 2-core CPU in every round (bench/fit_feeds.py, session 24), and its first
-    trace, made inside that reader, gave a step ~1.5x as costly for the whole run. Same steps, callbacks,
-    logs and History as `fit` on `batches`' endless stream, and the same trained bits (tested).
+    `fit` reads batches through a tf.data generator reader, and its step traced first inside that reader
+    cost ~1.5x for the whole run. Fed as arrays, the default train stage ran 1.23x faster on a 2-core CPU
+    (527 -> 430 s, back to back; README, Benchmarks), though in one process on one trace the two feeds time
+    the same (bench/fit_feeds.py --interleaved). Same steps, callbacks, logs and History as `fit` on
+    `batches`' endless stream, and the same trained bits (tested).
     """
     steps = len(batches)
     callback_list = keras.callbacks.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
