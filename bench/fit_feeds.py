@@ -73,8 +73,7 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
     if variant == "bare":
         for epoch in range(args.epochs):
             for index in range(steps):
-                batch = batches[epoch * steps + index]
-                model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
+                bare_step(model, batches[epoch * steps + index])
             ends.append(time.perf_counter())
     elif variant == "stage":
         fit_step_by_step(model, batches, args.epochs, [Clock()], verbose=0)
@@ -109,7 +108,7 @@ def measure(variant: str, args: argparse.Namespace) -> dict:
 def interleaved(args: argparse.Namespace) -> None:
     import statistics
 
-    from colorize.model.training import fit_step_by_step
+    from colorize.model.training import fit_step_by_step, fit_with_keras
 
     model, batches = model_and_batches(args)
     steps = len(batches)
@@ -118,12 +117,11 @@ def interleaved(args: argparse.Namespace) -> None:
     def epoch(variant: str) -> None:
         if variant == "bare":
             for index in range(steps):
-                batch = batches[index]
-                model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
+                bare_step(model, batches[index])
         elif variant == "stage":
             fit_step_by_step(model, batches, 1, [], verbose=0)
         else:
-            model.fit(batches, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+            fit_with_keras(model, batches, 1, [], verbose=0)
 
     order = ("bare", "stage", "pydataset")
     timed: dict[str, list[float]] = {variant: [] for variant in order}
@@ -138,6 +136,11 @@ def interleaved(args: argparse.Namespace) -> None:
         print(f"{variant:10s} {statistics.median(values):7.1f} ms a step (median; cycles: {each})", flush=True)
 
 
+def bare_step(model, batch) -> None:
+    """One `train_on_batch` on an (x, y[, per-pixel weights]) batch of AugmentedBatches."""
+    model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
+
+
 def trace_train_step_first(model, batch) -> None:
     """Trace the TensorFlow train step on one batch outside fit, then put every variable back (the
     weights, the optimizer's slots and step count), so that fit reuses that trace."""
@@ -148,7 +151,7 @@ def trace_train_step_first(model, batch) -> None:
         model.optimizer.build(model.trainable_variables)
     variables = [*model.variables, *model.optimizer.variables]
     saved = [np.array(keras.ops.convert_to_numpy(variable)) for variable in variables]
-    model.train_on_batch(*batch[:2], sample_weight=batch[2] if len(batch) > 2 else None)
+    bare_step(model, batch)
     for variable, value in zip(variables, saved, strict=True):
         variable.assign(value)
 
