@@ -13,6 +13,13 @@ the `fit` of another checkout's code (e.g. a `git worktree` of main) in the same
     python bench/train_throughput.py --compare fit --size 64 --epochs 6 --baseline-src /tmp/main/src
     python bench/train_throughput.py --compare fit --size 64 --epochs 6 --monitors val_psnr,val_accuracy --rounds 3
 
+`fit --interleaved`: the same three in **one** process on one model, epoch by epoch: after each of the
+pipeline's fit epochs (validation, early stopping and logging included), one bare epoch of
+`train_on_batch` on the same arrays without and one with the class weights (their order alternating),
+timed apart. Separate processes differ by ±15 % in the speed of the very same step on this project's CPUs
+(sessions 21-26), more than the fit's overhead; in one process the ratio is what fit adds to the step:
+    python bench/train_throughput.py --compare fit --size 64 --epochs 13 --interleaved
+
 Each measurement runs in its own process (so peak RSS is its own); the first epoch (or batch), which
 compiles, is left out of every rate.
 """
@@ -42,9 +49,11 @@ def train_params(args: argparse.Namespace, arch: str) -> TrainParams:
     from colorize.core.params import load_section
 
     params = load_section("train", os.path.join(ROOT, "params.yaml"))
+    # Interleaved: exactly --epochs cycles (train.min_steps would stretch a small set's epochs).
+    min_steps = 0 if getattr(args, "interleaved", False) else params.min_steps
     return replace(params, arch=arch, optimizer=args.optimizer or params.optimizer, batch_size=args.batch_size,
                    epochs=args.epochs, patience=args.epochs, precision=args.precision,
-                   monitor=args.child_monitor or params.monitor)
+                   monitor=args.child_monitor or params.monitor, min_steps=min_steps)
 
 
 def random_data(n: int, size: int, k: int, seed: int):
@@ -147,8 +156,10 @@ def measure_bare(args: argparse.Namespace, arch: str, weighted: bool = False) ->
     return result
 
 
-def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
-    """The pipeline's fit on `images` training and `val` validation images; epochs 2.. timed."""
+def measure_fit(args: argparse.Namespace, arch: str, label: str, interleaved: bool = False) -> dict:
+    """The pipeline's fit on `images` training and `val` validation images; epochs 2.. timed. `interleaved`:
+    after each fit epoch's callbacks, one bare `train_on_batch` epoch on the same arrays without and one
+    with the class weights, timed apart (fit's epoch is timed from the end of the bare epochs before it)."""
     import inspect
 
     import keras
@@ -191,6 +202,14 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             self.ends.append(time.perf_counter())
             self.parts[-1]["epoch_end_s"] = self.ends[-1] - self.last
+            if interleaved:
+                self.fit_s.append(self.ends[-1] - self.resumed)
+                order = [False, True] if epoch % 2 == 0 else [True, False]
+                for weighted in order:
+                    began = time.perf_counter()
+                    bare_epoch(epoch, weighted)
+                    self.bare_s[weighted].append(time.perf_counter() - began)
+                self.resumed = time.perf_counter()
 
     params = train_params(args, arch)
     gray, labels = random_data(args.images + args.val, args.size, args.k, 0)
@@ -206,9 +225,27 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str) -> dict:
     weights = bench_class_weights(params, args.k)
     make_deterministic(0)
     model = default_model(args, arch, *train)
+    bare_x = train[0][..., None]
+
+    def bare_epoch(epoch: int, weighted: bool) -> None:
+        """One epoch of `train_on_batch` on the training arrays as they are (no augmentation), shuffled."""
+        order = np.random.default_rng([1, epoch]).permutation(args.images)
+        for rows in np.array_split(order, range(args.batch_size, args.images, args.batch_size)):
+            y = train[1][rows]
+            model.train_on_batch(bare_x[rows], y, sample_weight=weights[y] if weighted and weights is not None
+                                 else None)
+
     clock = EpochClock()
+    clock.fit_s, clock.bare_s = [], {False: [], True: []}
     with tempfile.TemporaryDirectory() as live_dir, Live(live_dir, dvcyaml=None, save_dvc_exp=False) as live:
+        clock.resumed = time.perf_counter()
         fit(model, params, train, val, weights, callbacks=[LiveLogger(live), clock], verbose=0, **extra)
+    if interleaved:
+        # Epoch 1 of fit compiles, and so does the first unweighted bare epoch (another trace): both left out.
+        cycles = [{"fit": clock.fit_s[i], "bare": clock.bare_s[False][i], "bare_weighted": clock.bare_s[True][i]}
+                  for i in range(1, len(clock.fit_s))]
+        return {"what": label, "backend": keras.backend.backend(), "parameters": int(model.count_params()),
+                "images": args.images, "cycles": cycles, "peak_rss_mib": peak_rss_mib()}
     seconds = clock.ends[-1] - clock.ends[0]
     later = clock.first_batch_s[1:]
     result = {"what": label, "backend": keras.backend.backend(), "parameters": int(model.count_params()),
@@ -248,6 +285,34 @@ def describe(r: dict) -> str:
             f"peak RSS {r['peak_rss_mib']:.0f} MiB{device}{stall}{parts}")
 
 
+def report_interleaved(args: argparse.Namespace, arch: str) -> None:
+    """`--rounds` processes, each fit and the bare loops epoch by epoch; ratios of images/s per cycle."""
+    ratios: dict[str, list[float]] = {"bare": [], "bare_weighted": []}
+    for round_ in range(1, args.rounds + 1):
+        result = run_child(args, f"pipeline fit, bare epochs interleaved:{arch}")
+        if not result:
+            continue
+        print(f"round {round_} of {args.rounds}: {result['images']} images an epoch, peak RSS "
+              f"{result['peak_rss_mib']:.0f} MiB; per cycle, seconds an epoch (fit / bare / bare with the class "
+              "weights):", flush=True)
+        for cycle in result["cycles"]:
+            print(f"  {cycle['fit']:6.2f} / {cycle['bare']:6.2f} / {cycle['bare_weighted']:6.2f}", flush=True)
+            for what in ratios:
+                ratios[what].append(cycle[what] / cycle["fit"])  # images/s of fit over the bare loop's
+        for what in ratios:
+            fit_s = sum(c["fit"] for c in result["cycles"])
+            bare_s = sum(c[what] for c in result["cycles"])
+            print(f"  whole round: fit {result['images'] * len(result['cycles']) / fit_s:.1f} images/s, "
+                  f"{what.replace('_', ' ')} {result['images'] * len(result['cycles']) / bare_s:.1f}: "
+                  f"fit/{what.replace('_', ' ')} {bare_s / fit_s:.3f}", flush=True)
+    for what, target in (("bare", " (target >= 0.9)"), ("bare_weighted", "")):
+        values = ratios[what]
+        if values:
+            quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+            print(f"fit / {what.replace('_', ' ')} loop, one process, per cycle: median {statistics.median(values):.3f}"
+                  f" (quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, {len(values)} cycles){target}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--compare", choices=("arch", "fit"), default="arch")
@@ -270,6 +335,8 @@ def main() -> None:
                         "decoded monitors decode the validation split every epoch")
     parser.add_argument("--rounds", type=int, default=1, help="fit comparison: measure every variant this many "
                         "times, interleaved, and report the median of the per-round ratios")
+    parser.add_argument("--interleaved", action="store_true", help="fit comparison: fit and the bare loops "
+                        "epoch by epoch in one process (see above); --rounds processes")
     parser.add_argument("--child-monitor", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -283,7 +350,7 @@ def main() -> None:
     if args.child:
         kind, _, arch = args.child.partition(":")
         result = (measure_bare(args, arch, weighted=kind == "bare-weighted") if kind.startswith("bare")
-                  else measure_fit(args, arch, kind))
+                  else measure_fit(args, arch, kind, interleaved=args.interleaved))
         print(json.dumps(result))
         return
     header = (f"size {args.size}, K {args.k}, batch {args.batch_size}, {args.precision}, "
@@ -302,6 +369,9 @@ def main() -> None:
                   f"unet/seed memory = {unet[memory] / seed[memory]:.3f} ({memory})")
         return
     arch = args.archs.split(",")[0]
+    if args.interleaved:
+        report_interleaved(args, arch)
+        return
     weighted_fit = bench_class_weights(train_section, args.k) is not None
     monitors = args.monitors.split(",") if args.monitors else [None]
     fit_labels = {monitor: f"pipeline fit (this checkout{f', {monitor}' if monitor else ''}):{arch}"

@@ -74,6 +74,8 @@ CONFIGS: dict[str, dict] = {
                                                 "train.rebalance": 0.0},
     "soft_targets 5": {"train.soft_targets": 5.0},
     "soft_targets 10": {"train.soft_targets": 10.0},
+    "chroma_weight 0.1": {"train.chroma_weight": 0.1},
+    "chroma_weight 0.5": {"train.chroma_weight": 0.5},
 }
 REAL_SETS = ("openmoji", "twemoji", "wesnoth")
 # The default decoding temperature (evaluate.temperature; first: the tables report it) and the previous one.

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 def check_fits(params: TrainParams, size: int, k: int, memory_bytes: int | None = None) -> None:
-    """Refuse, before any work, what cannot run: soft targets for another loss, odd sizes for the U-Net,
-    the seed model beyond RAM.
+    """Refuse, before any work, what cannot run: soft targets or the chroma term for another loss, or both
+    together; odd sizes for the U-Net; the seed model beyond RAM.
 
     `memory_bytes` is the RAM to judge against (default: this machine's), so tests need not depend on
     the machine they run on.
@@ -23,9 +23,13 @@ def check_fits(params: TrainParams, size: int, k: int, memory_bytes: int | None 
     from colorize.model.budget import seed_param_count, total_memory_bytes, training_bytes
 
     depth = params.unet_depth
-    if params.soft_targets is not None and params.loss != "categorical_crossentropy":
-        raise ParamError(f"params.yaml: train.soft_targets is for train.loss categorical_crossentropy, "
-                         f"got {params.loss}")
+    for key, used in (("soft_targets", params.soft_targets is not None), ("chroma_weight", params.chroma_weight > 0)):
+        if used and params.loss != "categorical_crossentropy":
+            raise ParamError(f"params.yaml: train.{key} is for train.loss categorical_crossentropy, "
+                             f"got {params.loss}")
+    if params.soft_targets is not None and params.chroma_weight > 0:
+        raise ParamError("params.yaml: train.soft_targets and train.chroma_weight do not combine "
+                         "(set one of them to null / 0)")
     if params.arch == "unet" and size % 2**depth:
         raise ParamError(f"params.yaml: train.unet_depth={depth} needs resize.image_size divisible by {2**depth}, "
                          f"got {size}")

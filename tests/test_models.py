@@ -8,7 +8,9 @@ import pytest
 
 from colorize.model.budget import seed_param_count
 from colorize.model.models import (
+    CHROMA_UNIT,
     SOFT_TARGET_NEIGHBOURS,
+    DecodedChromaCrossentropy,
     FusedBatchNormalization,
     GrayLevelPrior,
     SoftTargetCrossentropy,
@@ -168,6 +170,48 @@ def test_a_model_compiled_with_soft_targets_saves_and_loads_safely(tmp_path):
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
     np.testing.assert_array_equal(loaded.loss.targets, model.loss.targets)
+
+
+def test_decoded_chroma_loss_adds_the_annealed_means_chroma_error_to_the_cross_entropy(labels_and_probs):
+    labels, probs = labels_and_probs
+    palette_lab = lab_line(5) + np.array([0.0, 0.0, 7.0])  # b too, so that both chroma axes count
+    loss = make_loss("categorical_crossentropy", chroma=(palette_lab, 0.5, 0.6))
+    assert isinstance(loss, DecodedChromaCrossentropy)
+    annealed = probs ** (1 / 0.6) / (probs ** (1 / 0.6)).sum(axis=-1, keepdims=True)
+    error = (annealed @ palette_lab[:, 1:] - palette_lab[labels][..., 1:]) / CHROMA_UNIT
+    cross_entropy = -np.log(np.take_along_axis(probs, labels[..., None], axis=-1))[..., 0]
+    np.testing.assert_allclose(np.asarray(loss.call(labels, probs)), cross_entropy + 0.5 * (error**2).sum(axis=-1),
+                               rtol=1e-5)
+    # Lightness is not its business: a palette differing only in L adds nothing to the cross-entropy.
+    gray_steps = np.stack([10.0 * np.arange(5), np.zeros(5), np.zeros(5)], axis=1)
+    np.testing.assert_allclose(np.asarray(make_loss("categorical_crossentropy", chroma=(gray_steps, 0.5, 0.6))
+                                          .call(labels, probs)), cross_entropy, rtol=1e-5)
+    with pytest.raises(ValueError, match="categorical_crossentropy"):
+        make_loss("l1", chroma=(palette_lab, 0.5, 0.6))
+    with pytest.raises(ValueError, match="do not combine"):
+        make_loss("categorical_crossentropy", np.eye(5, dtype=np.float32), (palette_lab, 0.5, 0.6))
+
+
+def test_decoded_chroma_loss_has_a_finite_gradient_at_zero_probabilities():
+    probs = keras.ops.convert_to_tensor(np.array([[[[1.0, 0.0, 0.0]]]], np.float32))
+    loss = DecodedChromaCrossentropy(lab_line(3), 1.0, 0.6)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(probs)
+        value = loss(np.array([[[1]]]), probs)
+    gradient = tape.gradient(value, probs).numpy()
+    assert np.isfinite(float(value)) and np.isfinite(gradient).all()
+
+
+def test_a_model_compiled_with_the_chroma_term_saves_and_loads_safely(tmp_path):
+    model = build_model("unet", 8, 3, filters=2, depth=1)
+    model.compile(optimizer="adam", loss=DecodedChromaCrossentropy(lab_line(3), 0.25, 0.6))
+    model.optimizer.build(model.trainable_variables)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded.loss.palette_lab, model.loss.palette_lab)
+    assert (loaded.loss.weight, loaded.loss.temperature) == (0.25, 0.6)
 
 
 def test_unknown_loss_is_named():

@@ -548,33 +548,43 @@ def test_train_stage_refuses_what_cannot_run_before_any_work(tiny_train_params, 
         assert "this machine has 24.0 GiB" in message
 
 
-def test_train_stage_refuses_soft_targets_for_another_loss_before_any_work(tiny_train_params):
+@pytest.mark.parametrize(("key", "value"), [("soft_targets", 5.0), ("chroma_weight", 0.5)])
+def test_train_stage_refuses_a_cross_entropy_option_for_another_loss_before_any_work(tiny_train_params, key, value):
     from colorize.core.errors import ParamError
 
     check_fits = _train_stage().check_fits
-    check_fits(replace(tiny_train_params, soft_targets=5.0), 16, 4)
-    with pytest.raises(ParamError, match="train.soft_targets is for train.loss categorical_crossentropy, got l1"):
-        check_fits(replace(tiny_train_params, soft_targets=5.0, loss="l1"), 16, 4)
+    check_fits(replace(tiny_train_params, **{key: value}), 16, 4)
+    with pytest.raises(ParamError, match=f"train.{key} is for train.loss categorical_crossentropy, got l1"):
+        check_fits(replace(tiny_train_params, loss="l1", **{key: value}), 16, 4)
 
 
-def test_soft_targets_train_another_model_from_the_palette(tiny_train_params, tiny_training_set):
-    """train.soft_targets changes the loss the model trains on (its palette places the targets); null is
-    the one-hot cross-entropy."""
+def test_train_stage_refuses_soft_targets_with_the_chroma_term(tiny_train_params):
+    from colorize.core.errors import ParamError
+
+    with pytest.raises(ParamError, match="train.soft_targets and train.chroma_weight do not combine"):
+        _train_stage().check_fits(replace(tiny_train_params, soft_targets=5.0, chroma_weight=0.5), 16, 4)
+
+
+@pytest.mark.parametrize(("key", "value", "loss_class"), [("soft_targets", 10.0, "SoftTargetCrossentropy"),
+                                                         ("chroma_weight", 0.5, "DecodedChromaCrossentropy")])
+def test_a_palette_aware_loss_trains_another_model(tiny_train_params, tiny_training_set, key, value, loss_class):
+    """train.soft_targets and train.chroma_weight change the loss the model trains on (the palette places
+    the targets, or the decoded colours); off (null, 0) is the one-hot cross-entropy."""
     palette = np.array([[0, 0, 0], [200, 30, 30], [210, 40, 40], [255, 255, 255]], np.uint8)
     digests = {}
-    for sigma in (None, 10.0):
-        params = replace(tiny_train_params, soft_targets=sigma)
+    for setting in (None, value):
+        params = tiny_train_params if setting is None else replace(tiny_train_params, **{key: setting})
         make_deterministic(0)
         data = tiny_training_set
         model = training.model_for_training(params, 16, 4, data["train_gray"], data["train_labels"],
                                             palette=palette)
-        assert (model.loss.__class__.__name__ == "SoftTargetCrossentropy") == (sigma is not None)
+        assert (model.loss.__class__.__name__ == loss_class) == (setting is not None)
         fit(model, params, (data["train_gray"], data["train_labels"]), (data["val_gray"], data["val_labels"]),
             None, verbose=0)
-        digests[sigma] = weights_digest(model)
-    assert digests[None] != digests[10.0]
-    with pytest.raises(ValueError, match="needs the palette"):
-        compile_model(replace(tiny_train_params, soft_targets=5.0), 16, 4)
+        digests[setting] = weights_digest(model)
+    assert digests[None] != digests[value]
+    with pytest.raises(ValueError, match="need the palette"):
+        compile_model(replace(tiny_train_params, **{key: value}), 16, 4)
 
 
 def test_a_non_finite_input_stops_training_with_one_line_before_anything_is_written(tiny_train_params,

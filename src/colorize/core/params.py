@@ -284,6 +284,7 @@ class TrainParams:
     ema: float | None = param(optional(number(0, 1, open_low=True, open_high=True)))
     weight_decay: float = param(number(0, None))
     soft_targets: float | None = param(optional(number(0, None, open_low=True)))
+    chroma_weight: float = param(number(0, None))
 
 
 @dataclass(frozen=True)

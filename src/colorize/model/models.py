@@ -221,12 +221,56 @@ class SoftTargetCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "targets": self.targets.tolist()}
 
 
-def make_loss(name: str, soft_targets: np.ndarray | None = None):
+# The chroma term's squared CIELAB distance is counted in units of 10 (neighbouring palette colours lie
+# ~15 apart), so that its weight is of the order of the cross-entropy's.
+CHROMA_UNIT = 10.0
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+class DecodedChromaCrossentropy(keras.losses.Loss):
+    """Cross-entropy plus `weight` x the squared CIELAB a/b distance (in units of CHROMA_UNIT) between the
+    colour evaluate decodes from the probabilities (their annealed mean at `temperature` over the palette's
+    CIELAB colours) and the pixel's palette colour: the cross-entropy trains which colour, the chroma term
+    what evaluate's decoding makes of the whole distribution. Only a and b: evaluate keeps the input's
+    lightness. Per pixel, so per-pixel sample weights apply."""
+
+    def __init__(self, palette_lab, weight: float, temperature: float,
+                 name: str = "decoded_chroma_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.palette_lab = np.asarray(palette_lab, dtype=np.float32)
+        self.weight = float(weight)
+        self.temperature = float(temperature)
+
+    def call(self, y_true, y_pred):
+        probs = ops.cast(y_pred, "float32")
+        labels = ops.cast(y_true, "int32")
+        cross_entropy = ops.sparse_categorical_crossentropy(labels, probs)
+        chroma = ops.convert_to_tensor(self.palette_lab[:, 1:] / CHROMA_UNIT, dtype="float32")
+        # The annealed mean of decoding.annealed_probabilities: softmax(log p / T); p clipped as the
+        # cross-entropy clips it, so a zero probability has a finite gradient.
+        annealed = ops.softmax(ops.log(ops.clip(probs, 1e-7, 1.0)) / self.temperature, axis=-1)
+        error = ops.tensordot(annealed, chroma, axes=1) - ops.take(chroma, labels, axis=0)
+        return cross_entropy + self.weight * ops.sum(error * error, axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "palette_lab": self.palette_lab.tolist(), "weight": self.weight,
+                "temperature": self.temperature}
+
+
+def make_loss(name: str, soft_targets: np.ndarray | None = None,
+              chroma: tuple[np.ndarray, float, float] | None = None):
     """Per-pixel loss on sparse labels (N, S, S); Keras applies per-pixel sample weights to it.
-    `soft_targets` (K, K), for categorical cross-entropy only, replaces its one-hot targets."""
-    if soft_targets is not None:
+    `soft_targets` (K, K), for categorical cross-entropy only, replaces its one-hot targets; `chroma`
+    (palette CIELAB (K, 3), weight, temperature), for one-hot categorical cross-entropy only, adds the
+    decoded colour's chroma error (DecodedChromaCrossentropy)."""
+    if soft_targets is not None or chroma is not None:
         if name != "categorical_crossentropy":
-            raise ValueError(f"soft targets are for train.loss categorical_crossentropy, not {name!r}")
+            raise ValueError(f"soft targets and the chroma term are for train.loss categorical_crossentropy, "
+                             f"not {name!r}")
+        if soft_targets is not None and chroma is not None:
+            raise ValueError("soft targets and the chroma term do not combine")
+        if chroma is not None:
+            return DecodedChromaCrossentropy(*chroma)
         return SoftTargetCrossentropy(soft_targets)
     if name == "categorical_crossentropy":
         # Sparse labels: the same value as one-hot categorical cross-entropy, without the (S, S, K) one-hot.

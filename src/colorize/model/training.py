@@ -252,21 +252,26 @@ def compile_model(params: TrainParams, size: int, k: int, total_steps: int | Non
     """The model, compiled; `total_steps` (the planned optimizer steps) sets the length of a cosine
     learning-rate schedule (`train.lr_schedule`); `prior` is the U-Net's gray-level log-prior
     (`train.gray_prior`); `palette` (K, 3) uint8 RGB places the soft targets of `train.soft_targets`."""
-    soft_targets = None
-    if params.soft_targets is not None:
+    soft_targets = chroma = None
+    if params.soft_targets is not None or params.chroma_weight:
         if palette is None:
-            raise ValueError("train.soft_targets needs the palette")
+            raise ValueError("train.soft_targets and train.chroma_weight need the palette")
         from colorize.core.colour import rgb_to_lab
+        from colorize.evaluate.decoding import DEFAULT_TEMPERATURE
         from colorize.model.models import soft_target_matrix
 
-        soft_targets = soft_target_matrix(rgb_to_lab(palette), params.soft_targets)
+        palette_lab = rgb_to_lab(palette)
+        if params.soft_targets is not None:
+            soft_targets = soft_target_matrix(palette_lab, params.soft_targets)
+        if params.chroma_weight:
+            chroma = (palette_lab, params.chroma_weight, DEFAULT_TEMPERATURE)
     with precision(params.precision):
         model = build_model(params.arch, size, k, dropout=params.dropout,
                             filters=params.unet_filters, depth=params.unet_depth, prior=prior)
     decay_steps = total_steps if params.lr_schedule == "cosine" else None
     model.compile(optimizer=make_optimizer(params.optimizer, params.lr, decay_steps=decay_steps,
                                            ema=params.ema, weight_decay=params.weight_decay),
-                  loss=make_loss(params.loss, soft_targets),
+                  loss=make_loss(params.loss, soft_targets, chroma),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
 
