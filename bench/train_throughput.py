@@ -50,7 +50,7 @@ def train_params(args: argparse.Namespace, arch: str) -> TrainParams:
 
     params = load_section("train", os.path.join(ROOT, "params.yaml"))
     # Interleaved: exactly --epochs cycles (train.min_steps would stretch a small set's epochs).
-    min_steps = 0 if getattr(args, "interleaved", False) else params.min_steps
+    min_steps = 0 if args.interleaved else params.min_steps
     return replace(params, arch=arch, optimizer=args.optimizer or params.optimizer, batch_size=args.batch_size,
                    epochs=args.epochs, patience=args.epochs, precision=args.precision,
                    monitor=args.child_monitor or params.monitor, min_steps=min_steps)
@@ -179,6 +179,9 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str, interleaved: bo
 
         def __init__(self):
             super().__init__()
+            self.resumed = time.perf_counter()  # when fit's next epoch started (interleaved: the bare ones ended)
+            self.fit_s: list[float] = []
+            self.bare_s: dict[bool, list[float]] = {False: [], True: []}
             self.ends: list[float] = []
             self.first_batch_s: list[float] = []
             self.parts: list[dict[str, float]] = []
@@ -236,9 +239,7 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str, interleaved: bo
                                  else None)
 
     clock = EpochClock()
-    clock.fit_s, clock.bare_s = [], {False: [], True: []}
     with tempfile.TemporaryDirectory() as live_dir, Live(live_dir, dvcyaml=None, save_dvc_exp=False) as live:
-        clock.resumed = time.perf_counter()
         fit(model, params, train, val, weights, callbacks=[LiveLogger(live), clock], verbose=0, **extra)
     if interleaved:
         # Epoch 1 of fit compiles, and so does the first unweighted bare epoch (another trace): both left out.

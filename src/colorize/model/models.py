@@ -221,6 +221,15 @@ class SoftTargetCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "targets": self.targets.tolist()}
 
 
+def annealed_weights(probs, temperature: float):
+    """Keras ops: probabilities (..., K) re-weighted as decoding.annealed_probabilities does, softmax(log p / T),
+    the weights of evaluate's annealed mean; used by the decoded monitor and the chroma loss term."""
+    logits = ops.log(probs)
+    logits = (logits - ops.max(logits, axis=-1, keepdims=True)) / max(temperature, 1e-30)
+    weights = ops.exp(logits)
+    return weights / ops.sum(weights, axis=-1, keepdims=True)
+
+
 # The chroma term's squared CIELAB distance is counted in units of 10 (neighbouring palette colours lie
 # ~15 apart), so that its weight is of the order of the cross-entropy's.
 CHROMA_UNIT = 10.0
@@ -246,9 +255,8 @@ class DecodedChromaCrossentropy(keras.losses.Loss):
         labels = ops.cast(y_true, "int32")
         cross_entropy = ops.sparse_categorical_crossentropy(labels, probs)
         chroma = ops.convert_to_tensor(self.palette_lab[:, 1:] / CHROMA_UNIT, dtype="float32")
-        # The annealed mean of decoding.annealed_probabilities: softmax(log p / T); p clipped as the
-        # cross-entropy clips it, so a zero probability has a finite gradient.
-        annealed = ops.softmax(ops.log(ops.clip(probs, 1e-7, 1.0)) / self.temperature, axis=-1)
+        # p clipped as the cross-entropy clips it, so that a zero probability has a finite gradient.
+        annealed = annealed_weights(ops.clip(probs, 1e-7, 1.0), self.temperature)
         error = ops.tensordot(annealed, chroma, axes=1) - ops.take(chroma, labels, axis=0)
         return cross_entropy + self.weight * ops.sum(error * error, axis=-1)
 

@@ -23,6 +23,7 @@ from colorize.core.colour import CHROMA_STEPS, GAMUT_TOLERANCE, _linear_levels, 
 from colorize.evaluate.decoding import DEFAULT_METHOD, decode, keep_luminance
 from colorize.evaluate.metrics import PSNR_CAP_DB
 from colorize.model.backend import import_keras
+from colorize.model.models import annealed_weights
 
 keras = import_keras()
 ops = keras.ops
@@ -102,10 +103,7 @@ def _reduce_chroma(lightness, ab):
 def decoded_rgb(probs, gray, palette_lab, temperature: float):
     """Annealed-mean decoding with the input's lightness kept (decoding.decode then keep_luminance), as
     float 8-bit levels (N, S, S, 3)."""
-    logits = ops.log(probs)
-    logits = (logits - ops.max(logits, axis=-1, keepdims=True)) / max(temperature, 1e-30)
-    weights = ops.exp(logits)
-    weights = weights / ops.sum(weights, axis=-1, keepdims=True)
+    weights = annealed_weights(probs, temperature)
     lab = ops.tensordot(weights, palette_lab, axes=1) / ops.sum(weights, axis=-1, keepdims=True)
     ab = _rgb8_to_ab(_lab_to_rgb8(lab))
     lightness, ab = _reduce_chroma(_gray_lightness(gray), ab)

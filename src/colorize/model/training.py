@@ -251,7 +251,8 @@ def compile_model(params: TrainParams, size: int, k: int, total_steps: int | Non
                   prior: np.ndarray | None = None, palette: np.ndarray | None = None) -> keras.Model:
     """The model, compiled; `total_steps` (the planned optimizer steps) sets the length of a cosine
     learning-rate schedule (`train.lr_schedule`); `prior` is the U-Net's gray-level log-prior
-    (`train.gray_prior`); `palette` (K, 3) uint8 RGB places the soft targets of `train.soft_targets`."""
+    (`train.gray_prior`); `palette` (K, 3) uint8 RGB places the soft targets of `train.soft_targets` and the
+    colours of `train.chroma_weight`'s term."""
     soft_targets = chroma = None
     if params.soft_targets is not None or params.chroma_weight:
         if palette is None:
@@ -292,8 +293,8 @@ def model_for_training(params: TrainParams, size: int, k: int, gray, labels,
                        palette: np.ndarray | None = None) -> keras.Model:
     """The compiled model the train stage fits on these training rows (arrays or row readers): its
     learning-rate schedule spans their planned steps, and the U-Net's gray-level prior
-    (`train.gray_prior`) is counted from them; `palette` (K, 3) uint8 for `train.soft_targets`. Seed first
-    (make_deterministic): the weights are drawn here."""
+    (`train.gray_prior`) is counted from them; `palette` (K, 3) uint8 for `train.soft_targets` and
+    `train.chroma_weight`. Seed first (make_deterministic): the weights are drawn here."""
     prior = None
     if params.gray_prior and params.arch == "unet":
         from colorize.model.models import gray_level_log_prior
