@@ -232,8 +232,8 @@ def validation_scores(repo: Path) -> dict:
     def probs(images):
         return predict_probabilities(bundle.model, images.gray, tta=params.tta)
 
-    metrics = score_all(probs(val), val, train, bundle.palette, params, fill=bundle.fill)[0]
-    fit = score_all(probs(train), train, train, bundle.palette, params)[0]
+    metrics = score_all(probs(val), val, train, bundle.palette, params, bundle.gray_weights, fill=bundle.fill)[0]
+    fit = score_all(probs(train), train, train, bundle.palette, params, bundle.gray_weights)[0]
     metrics["train_fit"] = {"model": fit["model"]["accuracy"],
                             "gray_lookup": fit["baselines"]["gray_lookup"]["accuracy"]}
     return metrics
@@ -263,7 +263,10 @@ def run_set(name: str, source: str | list[str], change: dict, keep: Path | None,
         return out
 
 
+# The lookup twice: its palette colours as they are, and with the input's lightness put back as the
+# model's are (evaluate.lightness), so that the model is also compared with the same last step.
 ROWS = [("model", None), ("gray", "gray"), ("gray_lookup", "gray_lookup"),
+        ("gray_lookup, lightness put back", "gray_lookup_keep_luminance"),
         ("example_transfer", "example_transfer"), ("oracle", "oracle_keep_luminance")]
 COLUMNS = ("accuracy", "psnr", "ssim", "ciede2000", "colourfulness", "fg_accuracy", "fg_psnr", "fg_ciede2000")
 
@@ -291,7 +294,7 @@ def targets(metrics: dict) -> list[str]:
     failed = []
     if model["accuracy"] < base["gray_lookup"]["accuracy"]:
         failed.append("accuracy < gray_lookup")
-    for other in ("gray", "gray_lookup", "example_transfer"):
+    for other in ("gray", "gray_lookup", "gray_lookup_keep_luminance", "example_transfer"):
         if model["psnr"] <= base[other]["psnr"]:
             failed.append(f"PSNR <= {other}")
         if model["ssim"] <= base[other]["ssim"]:

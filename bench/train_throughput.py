@@ -224,7 +224,14 @@ def measure_fit(args: argparse.Namespace, arch: str, label: str, interleaved: bo
 
         # A grey ramp as the palette: validation RGB for a decoded train.monitor, timed like the stage's.
         palette = np.repeat(np.linspace(0, 255, args.k).astype(np.uint8)[:, None], 3, axis=1)
-        extra["target"] = DecodedTarget(palette[val[1]], palette)
+        from dataclasses import fields
+
+        from colorize.core.params import load_section
+
+        # Another checkout's DecodedTarget may predate the gray weights (session 28).
+        weights = ([load_section("grayscale", os.path.join(ROOT, "params.yaml")).weights]
+                   if "gray_weights" in {field.name for field in fields(DecodedTarget)} else [])
+        extra["target"] = DecodedTarget(palette[val[1]], palette, *weights)
     weights = bench_class_weights(params, args.k)
     make_deterministic(0)
     model = default_model(args, arch, *train)

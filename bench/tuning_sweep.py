@@ -162,7 +162,8 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
         weights = class_weights_for(train_p, train[1], k, palette)  # as stages/train.py
         make_deterministic(train_p.seed)
         model = model_for_training(train_p, resize.image_size, k, *train, palette=palette)
-        target = DecodedTarget(part_rows(work / "resized", split["val"]), palette)  # as stages/train.py
+        target = DecodedTarget(part_rows(work / "resized", split["val"]), palette,
+                               params["grayscale"].weights)  # as stages/train.py
         summary = fit(model, train_p, train, val, weights, verbose=0, target=target)
         trained = time.perf_counter()
 
@@ -173,7 +174,8 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
         scores = {}
         for temperature in TEMPERATURES:
             evaluate = replace(params["evaluate"], temperature=temperature)
-            metrics, _, _ = score_all(probs, val_images, train_images, palette, evaluate, fill=resize.fill)
+            metrics, _, _ = score_all(probs, val_images, train_images, palette, evaluate,
+                                      params["grayscale"].weights, fill=resize.fill)
             scores[str(temperature)] = {"model": headline(metrics),
                                         "baselines": {name: {key: metrics["baselines"][name].get(key) for key in
                                                              ("accuracy", "psnr", "ssim", "ciede2000")}

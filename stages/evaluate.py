@@ -52,8 +52,8 @@ def main() -> None:
                                          for folder in (args.resized, args.gray, args.labels)))
                    for part in ("test", "train"))
     probs = BatchPredictions(lambda gray: predict_probabilities(bundle.model, gray, tta=params.tta), test.gray)
-    metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, fill=bundle.fill,
-                                            samples=params.samples)
+    metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, bundle.gray_weights,
+                                            fill=bundle.fill, samples=params.samples)
     extra = score_extra(args.extra, bundle, train, params)
     metrics["model_tta"] = params.tta
     if extra is not None:

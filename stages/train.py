@@ -84,7 +84,7 @@ def main() -> None:
     val = (part_rows(args.gray, split["val"]), part_rows(args.labels, split["val"]))
     # The original colours, for the monitors that score the decoded validation images (train.monitor);
     # opening them verifies every shard, so only when monitored.
-    target = (DecodedTarget(part_rows(args.resized, split["val"]), palette)
+    target = (DecodedTarget(part_rows(args.resized, split["val"]), palette, gray_info["weights"])
               if params.monitor in DECODED_MONITORS else None)
     weights = class_weights_for(params, train[1], k, palette)
     make_deterministic(params.seed)

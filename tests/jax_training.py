@@ -44,7 +44,7 @@ def main(params_file: str, monitor: str) -> None:
     curves = ValCurves()
     summary = fit(model, params, (gray[:8], labels[:8]), (gray[8:], labels[8:]),
                   np.linspace(0.5, 1.5, 4).astype(np.float32), callbacks=[curves], verbose=0,
-                  target=DecodedTarget(PALETTE[labels[8:]], PALETTE))
+                  target=DecodedTarget(PALETTE[labels[8:]], PALETTE, (0.21, 0.72, 0.07)))
     print(json.dumps({"backend": keras.backend.backend(), "devices": devices, "curves": curves.curves,
                       **summary}))
 

@@ -190,6 +190,21 @@ def test_output_gray_is_the_input_gray(pictures, colorized, name):
     assert error[unclipped].max(initial=0) <= ROUNDING
 
 
+def test_the_lightness_option_changes_the_colour_and_keeps_the_gray(tiny, pictures, colorized, tmp_path, capsys):
+    """--lightness cielab (the gray's CIELAB lightness first) gives other colours than the default
+    match_gray, with the same gray; the default is evaluate's (params.yaml's evaluate.lightness)."""
+    path = pictures["rgb 301x517"]
+    code, _ = run_main(capsys, path, "-o", tmp_path, "--model", tiny.folder, "-q", "--lightness", "cielab")
+    assert code == 0
+    cielab = np.asarray(Image.open(tmp_path / path.with_suffix(".png").name))
+    default = np.asarray(Image.open(colorized / path.with_suffix(".png").name))
+    moved = np.abs(cielab.astype(int) - default).max(axis=-1)
+    assert moved.max() > 3 and (moved > 1).mean() > 0.05
+    for out in (cielab, default):
+        error = np.abs(rgb_to_gray(out, WEIGHTS) * 255 - input_gray(path))
+        assert error.mean() <= MEAN_GRAY_TOLERANCE and error.max() <= MAX_GRAY_TOLERANCE
+
+
 def test_gray_inputs_get_colour(pictures, colorized):
     """The model adds colour: a gray input does not come back gray."""
     out = np.asarray(Image.open(colorized / "gray.png")).astype(int)
@@ -523,6 +538,6 @@ def test_help_prints_every_option_with_its_default(capsys):
         main(["--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
-    for option in ("--model", "--decode", "--temperature", "--max-pixels", "--max-memory", "--quiet"):
+    for option in ("--model", "--decode", "--temperature", "--lightness", "--max-pixels", "--max-memory", "--quiet"):
         assert option in text, option
     assert "the bundle's, else annealed_mean)" in text and "the bundle's, else 0.6)" in text and "of RAM)" in text

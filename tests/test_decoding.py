@@ -5,14 +5,19 @@ from colorize.core.colour import gray_to_lightness, rgb_to_lab
 from colorize.core.errors import ArrayError, BundleError
 from colorize.core.params import load_section
 from colorize.evaluate.decoding import (
+    DEFAULT_LIGHTNESS,
     DEFAULT_METHOD,
     DEFAULT_TEMPERATURE,
+    LIGHTNESS_METHODS,
     annealed_probabilities,
     bundle_decoding,
     decode,
     keep_luminance,
+    match_gray,
     predicted_labels,
+    put_back_lightness,
 )
+from colorize.prep.transforms import rgb_to_gray
 from repo_params import ROOT
 
 PALETTE = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 40], [20, 60, 220]], dtype=np.uint8)
@@ -145,6 +150,40 @@ def test_keep_luminance_of_a_gray_prediction_is_the_input_gray():
     assert np.all(out[..., 0] == out[..., 1]) and np.all(out[..., 1] == out[..., 2])
 
 
+WEIGHTS = (0.21, 0.72, 0.07)
+
+
+def test_match_gray_gives_a_true_colour_back_where_the_cielab_lightness_does_not():
+    """A picture whose colours are known exactly: the grayscale stage's gray and the colours themselves.
+    The shift undoes the grayscale stage; the gray pixel's CIELAB lightness is another colour's (pure
+    red has gray 0.21 and L 53, the gray pixel 0.21 has L 22)."""
+    rng = np.random.default_rng(5)
+    truth = np.concatenate([PALETTE, rng.integers(0, 256, (60, 3)).astype(np.uint8)])[None, None]
+    gray = rgb_to_gray(truth, WEIGHTS)
+    exact = match_gray(truth, gray, WEIGHTS)
+    assert np.abs(exact.astype(int) - truth).max() <= 1  # float rounding of the gray only
+    assert np.mean(exact == truth) > 0.95
+    cielab = keep_luminance(truth, gray)
+    assert np.abs(cielab.astype(int) - truth).max() > 60  # the saturated ones move far
+    assert put_back_lightness(truth, gray, "match_gray", WEIGHTS).tobytes() == exact.tobytes()
+    assert put_back_lightness(truth, gray, "cielab", WEIGHTS).tobytes() == cielab.tobytes()
+
+
+def test_match_gray_is_the_same_in_batches_and_checks_its_inputs():
+    rng = np.random.default_rng(6)
+    rgb = rng.integers(0, 256, (5, 6, 6, 3)).astype(np.uint8)
+    gray = rng.random((5, 6, 6), dtype=np.float32)
+    whole = match_gray(rgb, gray, WEIGHTS, batch=5)
+    assert match_gray(rgb, gray, WEIGHTS, batch=2).tobytes() == whole.tobytes()
+    assert match_gray(rgb[0], gray[0], WEIGHTS).tobytes() == whole[0].tobytes()  # one picture (S, S, 3)
+    with pytest.raises(ArrayError, match="same pixels"):
+        match_gray(rgb, gray[:, :5], WEIGHTS)
+    with pytest.raises(ArrayError, match="uint8"):
+        match_gray(rgb.astype(np.float32), gray, WEIGHTS)
+    with pytest.raises(ValueError, match="lightness method must be one of match_gray, cielab, got 'none'"):
+        put_back_lightness(rgb, gray, "none", WEIGHTS)
+
+
 def test_keep_luminance_rejects_mismatched_shapes():
     with pytest.raises(ArrayError, match="same pixels"):
         keep_luminance(np.zeros((1, 4, 4, 3), np.uint8), np.zeros((1, 4, 5), np.float32))
@@ -161,7 +200,9 @@ def test_bundle_decoding_is_the_bundles_else_the_module_defaults():
 def test_the_module_defaults_are_params_yamls():
     """Two homes by design (the pipeline's params.yaml, inference without it): they must agree."""
     evaluate = load_section("evaluate", ROOT / "params.yaml")
-    assert (evaluate.decode, evaluate.temperature) == (DEFAULT_METHOD, DEFAULT_TEMPERATURE)
+    assert (evaluate.decode, evaluate.temperature, evaluate.lightness) == (DEFAULT_METHOD, DEFAULT_TEMPERATURE,
+                                                                            DEFAULT_LIGHTNESS)
+    assert DEFAULT_LIGHTNESS in LIGHTNESS_METHODS
 
 
 @pytest.mark.parametrize(("meta", "message"), [

@@ -9,13 +9,14 @@ import pytest
 from colorize.core.colour import gray_to_rgb_uint8
 from colorize.core.params import EvaluateParams
 from colorize.evaluate.baselines import TRANSFER_BATCH, GrayLookup, example_transfer
-from colorize.evaluate.decoding import DEFAULT_BATCH, METHODS, decode, keep_luminance, predicted_labels
+from colorize.evaluate.decoding import DEFAULT_BATCH, METHODS, decode, predicted_labels, put_back_lightness
 from colorize.evaluate.evaluation import (
     EVAL_BATCH,
     BatchPredictions,
     Images,
     gap_closed,
     labelled_scores,
+    lightness_putter,
     per_colour_table,
     score_all,
 )
@@ -48,8 +49,9 @@ def make_images(n: int, seed: int, make_blocky, colours=PALETTE) -> Images:
                   nearest_palette_index(rgb, PALETTE, "rgb"))
 
 
-def params(decode: str = "argmax", keep: bool = False) -> EvaluateParams:
-    return repo_params("evaluate", decode=decode, keep_luminance=keep, temperature=0.38, transfer_pixels=300, seed=0)
+def params(decode: str = "argmax", keep: bool = False, lightness: str = "match_gray") -> EvaluateParams:
+    return repo_params("evaluate", decode=decode, keep_luminance=keep, lightness=lightness, temperature=0.38,
+                       transfer_pixels=300, seed=0)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -65,7 +67,7 @@ def parts(make_blocky) -> tuple[Images, Images]:
 def test_perfect_probabilities_score_like_the_oracle(parts, keep):
     test, train = parts
     metrics, per_colour, images = score_all(one_hot(test.labels), test, train, PALETTE, params("argmax", keep),
-                                            samples=3)
+                                            WEIGHTS, samples=3)
     oracle = metrics["baselines"]["oracle_keep_luminance" if keep else "oracle"]
     model = metrics["model"]
     assert metrics["model_decoding"] == ("argmax_keep_luminance" if keep else "argmax")
@@ -84,7 +86,7 @@ def test_perfect_probabilities_score_like_the_oracle(parts, keep):
 def test_uniform_probabilities_score_below_the_oracle(parts):
     test, train = parts
     probs = np.full((*test.labels.shape, K), 1.0 / K, np.float32)
-    metrics, _, _ = score_all(probs, test, train, PALETTE, params("argmax"))
+    metrics, _, _ = score_all(probs, test, train, PALETTE, params("argmax"), WEIGHTS)
     model = metrics["model"]
     # argmax of a tie is colour 0 everywhere: accuracy is the share of colour-0 pixels.
     assert model["accuracy"] == pytest.approx(np.mean(test.labels == 0))
@@ -99,7 +101,7 @@ def test_uniform_probabilities_score_below_the_oracle(parts):
 
 def test_every_decoding_and_baseline_is_scored(parts):
     test, train = parts
-    metrics, _, images = score_all(one_hot(test.labels), test, train, PALETTE, params("annealed_mean", True),
+    metrics, _, images = score_all(one_hot(test.labels), test, train, PALETTE, params("annealed_mean", True), WEIGHTS,
                                    samples=3)
     assert metrics["model_decoding"] == "annealed_mean_keep_luminance"
     assert set(metrics["model_decodings"]) == {f"{m}{s}" for m in ("argmax", "mean", "annealed_mean")
@@ -115,14 +117,14 @@ def test_every_decoding_and_baseline_is_scored(parts):
 
 def test_baselines_learn_from_train_not_from_test(parts):
     test, train = parts
-    first, _, _ = score_all(one_hot(test.labels), test, train, PALETTE, params())
+    first, _, _ = score_all(one_hot(test.labels), test, train, PALETTE, params(), WEIGHTS)
     # Changing the test answers must not change what the gray lookup predicts.
     shuffled = Images(test.ids, test.rgb, test.gray, np.roll(test.labels, 1))
-    second, _, _ = score_all(one_hot(test.labels), shuffled, train, PALETTE, params())
+    second, _, _ = score_all(one_hot(test.labels), shuffled, train, PALETTE, params(), WEIGHTS)
     assert second["baselines"]["gray_lookup"]["psnr"] == first["baselines"]["gray_lookup"]["psnr"]
     # Changing the training labels does.
     other_train = Images(train.ids, train.rgb, train.gray, (train.labels + 1) % K)
-    third, _, _ = score_all(one_hot(test.labels), test, other_train, PALETTE, params())
+    third, _, _ = score_all(one_hot(test.labels), test, other_train, PALETTE, params(), WEIGHTS)
     assert third["baselines"]["gray_lookup"]["psnr"] != first["baselines"]["gray_lookup"]["psnr"]
 
 
@@ -155,7 +157,7 @@ def test_foreground_metrics_do_not_reward_painting_the_page(parts):
     page = np.zeros_like(test.labels) + K - 1
     fill = PALETTE[K - 1].tolist()
     test.rgb[test.labels == K - 1] = fill  # the page is exactly the fill colour
-    metrics, _, _ = score_all(one_hot(page), test, train, PALETTE, params(), fill=fill)
+    metrics, _, _ = score_all(one_hot(page), test, train, PALETTE, params(), WEIGHTS, fill=fill)
     model = metrics["model"]
     share = metrics["original"]["foreground_share"]
     assert 0 < share < 1
@@ -169,7 +171,7 @@ def test_foreground_metrics_do_not_reward_painting_the_page(parts):
 
 def test_without_fill_there_are_no_foreground_keys(parts):
     test, train = parts
-    metrics, _, _ = score_all(one_hot(test.labels), test, train, PALETTE, params())
+    metrics, _, _ = score_all(one_hot(test.labels), test, train, PALETTE, params(), WEIGHTS)
     assert not any(key.startswith("fg_") for key in metrics["model"])
     assert "foreground_share" not in metrics["original"]
 
@@ -185,11 +187,12 @@ def soft_model(gray: np.ndarray) -> np.ndarray:
     return (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def test_batch_wise_scores_equal_the_whole_array_metrics_for_any_batch_size(make_blocky):
+@pytest.mark.parametrize("lightness", ["match_gray", "cielab"])
+def test_batch_wise_scores_equal_the_whole_array_metrics_for_any_batch_size(make_blocky, lightness):
     test, train = make_images(7, 3, make_blocky), make_images(6, 4, make_blocky)
     fill = PALETTE[K - 1].tolist()
     test.rgb[test.labels == K - 1] = fill  # a page of exactly the fill colour: foreground metrics matter
-    setting = params("annealed_mean", True)
+    setting = params("annealed_mean", True, lightness)
     probs = soft_model(test.gray)
     seen = []
 
@@ -197,7 +200,7 @@ def test_batch_wise_scores_equal_the_whole_array_metrics_for_any_batch_size(make
         seen.append(len(gray))
         return soft_model(gray)
 
-    runs = {size: score_all(BatchPredictions(predict, test.gray), test, train, PALETTE, setting, fill=fill,
+    runs = {size: score_all(BatchPredictions(predict, test.gray), test, train, PALETTE, setting, WEIGHTS, fill=fill,
                             samples=5, batch=size)
             for size in (1, 2, 3, 7, EVAL_BATCH)}
     assert seen == [1] * 7 + [2, 2, 2, 1] + [3, 3, 1] + [7] + [7]  # each batch predicted once
@@ -213,7 +216,8 @@ def test_batch_wise_scores_equal_the_whole_array_metrics_for_any_batch_size(make
     mask = foreground_mask(test.rgb, fill)
     for method in METHODS:
         rgb = decode(probs, PALETTE, method, setting.temperature)
-        for name, image in ((method, rgb), (f"{method}_keep_luminance", keep_luminance(rgb, test.gray))):
+        kept = put_back_lightness(rgb, test.gray, lightness, WEIGHTS)
+        for name, image in ((method, rgb), (f"{method}_keep_luminance", kept)):
             assert whole["model_decodings"][name] == {
                 "accuracy": pixel_accuracy(pred, test.labels), **image_metrics(image, test.rgb),
                 "fg_accuracy": foreground_accuracy(pred, test.labels, mask),
@@ -234,11 +238,12 @@ def test_batch_wise_scores_equal_the_whole_array_metrics_for_any_batch_size(make
     for name, labels, keep in (("gray_lookup", lookup, False), ("gray_lookup_keep_luminance", lookup, True),
                                ("oracle", test.labels, False), ("oracle_keep_luminance", test.labels, True)):
         entry = {key: value for key, value in baselines[name].items() if not key.startswith("fg_")}
-        assert entry == labelled_scores(labels, test, PALETTE, keep), name
+        put_back = lightness_putter(setting, WEIGHTS) if keep else None
+        assert entry == labelled_scores(labels, test, PALETTE, put_back), name
         assert baselines[name]["fg_accuracy"] == foreground_accuracy(labels, test.labels, mask), name
     np.testing.assert_array_equal(images["example_transfer"], transfer[:5])
-    np.testing.assert_array_equal(images["model"], keep_luminance(
-        decode(probs, PALETTE, "annealed_mean", setting.temperature), test.gray)[:5])
+    np.testing.assert_array_equal(images["model"], put_back_lightness(
+        decode(probs, PALETTE, "annealed_mean", setting.temperature), test.gray, lightness, WEIGHTS)[:5])
     np.testing.assert_array_equal(images["gray"], test.gray[:5])
     np.testing.assert_array_equal(images["original"], test.rgb[:5])
 
@@ -258,8 +263,9 @@ def test_scoring_reads_memory_mapped_shards_like_arrays(tmp_path, make_blocky):
             arrays.append(ShardedRows(folder, part.ids))
         parts[part.ids[0]] = Images(part.ids, *arrays)
     streamed = score_all(BatchPredictions(soft_model, parts[test.ids[0]].gray), parts[test.ids[0]],
-                         parts[train.ids[0]], PALETTE, params("mean", True), samples=2, batch=2)
-    in_memory = score_all(soft_model(test.gray), test, train, PALETTE, params("mean", True), samples=2, batch=2)
+                         parts[train.ids[0]], PALETTE, params("mean", True), WEIGHTS, samples=2, batch=2)
+    in_memory = score_all(soft_model(test.gray), test, train, PALETTE, params("mean", True), WEIGHTS, samples=2,
+                          batch=2)
     assert streamed[:2] == in_memory[:2]
     assert all(np.array_equal(streamed[2][name], in_memory[2][name]) for name in in_memory[2])
 
@@ -267,7 +273,7 @@ def test_scoring_reads_memory_mapped_shards_like_arrays(tmp_path, make_blocky):
 def test_probabilities_must_cover_the_test_images(parts):
     test, train = parts
     with pytest.raises(ValueError, match="probs cover 2 images but the test part has 3"):
-        score_all(one_hot(test.labels[:2]), test, train, PALETTE, params())
+        score_all(one_hot(test.labels[:2]), test, train, PALETTE, params(), WEIGHTS)
 
 
 def test_eval_batch_is_a_multiple_of_every_chunk_inside():

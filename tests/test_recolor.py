@@ -13,10 +13,10 @@ from colorize.app.recolor import (
     Prepared,
     apply_chroma,
     content_box,
-    match_gray,
     prepare,
 )
 from colorize.core.colour import rgb_to_lab
+from colorize.evaluate.decoding import LIGHTNESS_METHODS, match_gray
 from colorize.prep.transforms import (
     RESAMPLING,
     composite_on_fill,
@@ -218,7 +218,8 @@ def test_the_colour_mixing_is_the_same_bytes_on_every_cpu():
     assert xyz_to_linear_rgb(xyz).tobytes() == np.array(expected, dtype=np.float32).tobytes()
 
 
-def test_apply_chroma_is_within_one_level_of_the_full_resolution_skimage_path():
+@pytest.mark.parametrize("lightness", LIGHTNESS_METHODS)
+def test_apply_chroma_is_within_one_level_of_the_full_resolution_skimage_path(lightness):
     from colorize.app.recolor import upsample
     from colorize.core.colour import gray_to_lightness, lab_to_rgb
 
@@ -228,11 +229,12 @@ def test_apply_chroma_is_within_one_level_of_the_full_resolution_skimage_path():
     prepared = prepare(picture, 16, [255, 255, 255], weights)
     predicted = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
     top, left, h, w = content_box(90, 130, 16)
-    ab = rgb_to_lab(predicted[top:top + h, left:left + w])[..., 1:]
-    lab = np.stack([gray_to_lightness(prepared.gray), upsample(ab[..., 0], 90, 130),
-                    upsample(ab[..., 1], 90, 130)], axis=-1)
+    lab = rgb_to_lab(predicted[top:top + h, left:left + w])
+    lightness_plane = (upsample(lab[..., 0], 90, 130) if lightness == "match_gray"
+                       else gray_to_lightness(prepared.gray))
+    lab = np.stack([lightness_plane, upsample(lab[..., 1], 90, 130), upsample(lab[..., 2], 90, 130)], axis=-1)
     reference = match_gray(lab_to_rgb(lab), prepared.gray, weights)
-    difference = np.abs(apply_chroma(prepared, predicted, weights).astype(int) - reference.astype(int))
+    difference = np.abs(apply_chroma(prepared, predicted, weights, lightness).astype(int) - reference.astype(int))
     assert difference.max() <= 1 and difference.mean() < 0.05
 
 

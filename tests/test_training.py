@@ -387,6 +387,7 @@ def test_monitoring_validation_accuracy_keeps_the_most_accurate_epoch(tiny_train
 
 
 PALETTE = np.array([[20, 40, 200], [200, 30, 30], [40, 180, 60], [240, 220, 40]], np.uint8)
+GRAY_WEIGHTS = (0.21, 0.72, 0.07)
 
 
 class DecodedPerEpoch(DigestPerEpoch):
@@ -403,11 +404,18 @@ class DecodedPerEpoch(DigestPerEpoch):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
-        from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, decode, keep_luminance
+        from colorize.evaluate.decoding import (
+            DEFAULT_LIGHTNESS,
+            DEFAULT_METHOD,
+            DEFAULT_TEMPERATURE,
+            decode,
+            put_back_lightness,
+        )
         from colorize.evaluate.metrics import image_metrics
 
         probs = np.asarray(self.model.predict(self.gray[..., None], verbose=0), np.float32)
-        rgb = keep_luminance(decode(probs, PALETTE, DEFAULT_METHOD, DEFAULT_TEMPERATURE), self.gray)
+        rgb = put_back_lightness(decode(probs, PALETTE, DEFAULT_METHOD, DEFAULT_TEMPERATURE), self.gray,
+                                 DEFAULT_LIGHTNESS, GRAY_WEIGHTS)
         scores = image_metrics(rgb, self.truth)
         for name, values in self.scores.items():
             values.append(scores[name])
@@ -432,7 +440,7 @@ def test_decoded_monitors_keep_the_epoch_evaluate_would_score_best(tiny_train_pa
                      monitor=monitor)
     recorder = DecodedPerEpoch(data["val_gray"], truth, data["val_labels"])
     digest, summary = train_once(params, data, callbacks=[recorder],
-                                 target=training.DecodedTarget(truth, PALETTE))
+                                 target=training.DecodedTarget(truth, PALETTE, GRAY_WEIGHTS))
     name = monitor.removeprefix("val_")
     # Only the monitored decoded measure is computed (each costs a decode per epoch), as evaluate scores it.
     assert [list(logged) for logged in recorder.logged] == [[monitor]] * summary["epochs_run"]
@@ -458,7 +466,7 @@ def test_padding_for_several_devices_changes_no_validation_figure(tiny_train_par
     data = tiny_training_set
     make_deterministic(0)
     model = compile_model(replace(tiny_train_params, batch_size=3), 16, 4)
-    target = training.DecodedTarget(PALETTE[data["val_labels"]], PALETTE)
+    target = training.DecodedTarget(PALETTE[data["val_labels"]], PALETTE, GRAY_WEIGHTS)
     decoded = (monitor, target) if monitor in training.DECODED_MONITORS else None
     logs: dict[int, dict[str, float]] = {}
     for multiple_of in (1, 2):

@@ -144,7 +144,7 @@ def allow_pillow_pixels(max_pixels: int) -> None:
 
 
 def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max_pixels: int,
-                   batch_size: int, tta: str) -> list[str]:
+                   batch_size: int, tta: str, lightness: str) -> list[str]:
     """Decode and prepare each picture, run the model once for the batch, write each result; return errors."""
     import numpy as np
 
@@ -175,7 +175,8 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
 
     for (job, prepared), predicted in zip(ready, small, strict=True):
         try:
-            save_png(job.target, Image.fromarray(apply_chroma(prepared, predicted, bundle.gray_weights)))
+            save_png(job.target, Image.fromarray(apply_chroma(prepared, predicted, bundle.gray_weights,
+                                                                lightness)))
         except OSError as exc:
             errors.append(f"{job.source}: cannot write {job.target} ({exc.strerror or exc})")
     return errors
@@ -183,7 +184,13 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from colorize.core.images import DEFAULT_MAX_PIXELS
-    from colorize.evaluate.decoding import DEFAULT_METHOD, DEFAULT_TEMPERATURE, METHODS
+    from colorize.evaluate.decoding import (
+        DEFAULT_LIGHTNESS,
+        DEFAULT_METHOD,
+        DEFAULT_TEMPERATURE,
+        LIGHTNESS_METHODS,
+        METHODS,
+    )
     from colorize.model.bundle import DEFAULT_TTA, TTA_VIEWS
 
     parser = argparse.ArgumentParser(prog="colorize", description=__doc__,
@@ -199,6 +206,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tta", choices=list(TTA_VIEWS), default=DEFAULT_TTA,
                         help=f"test-time augmentation: average the model over mirrored (flip) and also 1-pixel "
                              f"shifted (flip_shift) copies of each picture (default {DEFAULT_TTA})")
+    parser.add_argument("--lightness", choices=LIGHTNESS_METHODS, default=DEFAULT_LIGHTNESS,
+                        help=f"how the input's lightness goes back on the predicted colour: match_gray (the "
+                             f"colour shifted until its gray is the input's) or cielab (the gray's CIELAB "
+                             f"lightness with the predicted a/b, then that shift); default {DEFAULT_LIGHTNESS}")
     parser.add_argument("--batch-size", type=int, default=32, help="pictures per model call (default 32)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse larger pictures (decompression bombs; default {DEFAULT_MAX_PIXELS})")
@@ -249,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
             if batch:
                 failed += colorize_batch(bundle, batch, args.decode or method,
                                          temperature if args.temperature is None else args.temperature,
-                                         args.max_pixels, args.batch_size, args.tta)
+                                         args.max_pixels, args.batch_size, args.tta, args.lightness)
             bar.update(len(batch) + len(refused))
     for line in missing + failed:
         print(f"colorize: error: {line}", file=sys.stderr)

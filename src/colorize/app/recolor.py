@@ -1,9 +1,9 @@
 """Colorize a picture of any size: predict chroma at the model's size, apply it at full resolution.
 
 The model sees what training saw (composite onto the fill colour, pad to a square, resize, weighted
-gray). Its a/b chroma is cropped to the picture's area, upsampled to the original size and recombined
-with the full-resolution lightness; a last per-pixel offset makes the output's gray (w . RGB) equal the
-input's gray, so only colour is added.
+gray). Its predicted colour is cropped to the picture's area and upsampled to the original size; a last
+per-pixel offset makes the output's gray (w . RGB) equal the input's full-resolution gray, so only colour
+is added (evaluate's default `match_gray`; `cielab` recombines only the a/b with the gray's lightness first).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from colorize.core.colour import rgb_to_lab
+from colorize.evaluate.decoding import DEFAULT_LIGHTNESS, LIGHTNESS_METHODS, match_gray
 from colorize.prep.transforms import (
     DEFAULT_METHOD,
     NO_CROP,
@@ -64,14 +65,6 @@ def upsample(channel: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def match_gray(rgb: np.ndarray, gray01: np.ndarray, weights: Sequence[float]) -> np.ndarray:
-    """Shift each pixel equally in R, G and B so that w . RGB equals the target gray (then clip)."""
-    rgb = rgb.astype(np.float32)
-    # The gray stage's own sum (not a BLAS `@`, whose rounding depends on the CPU), in 0..255 units.
-    offset = (gray01 - rgb_to_gray(rgb, weights)) * np.float32(255) / np.float32(sum(weights))
-    return np.clip(np.rint(rgb + offset[..., None]), 0, 255).astype(np.uint8)
-
-
 # The full-resolution colour work in float32 closed form, with skimage's constants (sRGB, D65, 2°):
 # the same formulas as colorize.core.colour (skimage's rgb2lab/lab2rgb in float64) up to float32 rounding,
 # several times faster on a large picture.
@@ -108,15 +101,24 @@ def lab_to_rgb_fast(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.n
     return np.clip(encoded, 0, 1) * np.float32(255)
 
 
-def apply_chroma(prepared: Prepared, predicted_rgb: np.ndarray, weights: Sequence[float]) -> np.ndarray:
-    """The model's colours (S, S, 3) on the full-resolution picture: uint8 (H, W, 3)."""
+def apply_chroma(prepared: Prepared, predicted_rgb: np.ndarray, weights: Sequence[float],
+                 lightness: str = DEFAULT_LIGHTNESS) -> np.ndarray:
+    """The model's colours (S, S, 3) on the full-resolution picture: uint8 (H, W, 3).
+
+    `lightness` as evaluate's (decoding.LIGHTNESS_METHODS): `match_gray` upsamples the predicted colour
+    whole (its CIELAB L too), `cielab` only its a/b on the gray's own lightness; either way the last
+    per-pixel shift (decoding.match_gray) gives the output the input's gray at full resolution.
+    """
+    if lightness not in LIGHTNESS_METHODS:
+        raise ValueError(f"lightness must be one of {', '.join(LIGHTNESS_METHODS)}, got {lightness!r}")
     height, width = prepared.gray.shape
     x0, y0, x1, y1 = prepared.box or (0, 0, width, height)
     top, left, h, w = content_box(y1 - y0, x1 - x0, predicted_rgb.shape[0])
-    ab = rgb_to_lab(predicted_rgb[top:top + h, left:left + w])[..., 1:]
-    chroma_a = np.zeros((height, width), dtype=np.float32)  # outside a cropped box: the page, no chroma
-    chroma_b = np.zeros((height, width), dtype=np.float32)
-    chroma_a[y0:y1, x0:x1] = upsample(ab[..., 0], y1 - y0, x1 - x0)
-    chroma_b[y0:y1, x0:x1] = upsample(ab[..., 1], y1 - y0, x1 - x0)
-    rgb = lab_to_rgb_fast(gray_lightness_fast(prepared.gray), chroma_a, chroma_b)
-    return match_gray(np.rint(rgb), prepared.gray, weights)
+    lab = rgb_to_lab(predicted_rgb[top:top + h, left:left + w])
+    # Outside a cropped box (the page) and for `cielab`: the gray's own lightness, no chroma.
+    planes = [gray_lightness_fast(prepared.gray), np.zeros((height, width), np.float32),
+              np.zeros((height, width), np.float32)]
+    for channel in range(0 if lightness == "match_gray" else 1, 3):
+        planes[channel][y0:y1, x0:x1] = upsample(lab[..., channel], y1 - y0, x1 - x0)
+    rgb = lab_to_rgb_fast(*planes)
+    return match_gray(np.rint(rgb).astype(np.uint8), prepared.gray, weights)

@@ -292,6 +292,7 @@ class EvaluateParams:
     decode: str = param(choice("argmax", "mean", "annealed_mean"))
     temperature: float = param(number(0, None, open_low=True))
     keep_luminance: bool = param(boolean)
+    lightness: str = param(choice("match_gray", "cielab"))
     tta: str = param(choice("none", "flip", "flip_shift"))
     samples: int = param(integer(0, 64))
     transfer_pixels: int = param(integer(10))

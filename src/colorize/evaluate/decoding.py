@@ -3,6 +3,9 @@
 Methods: `argmax` (the origin's: the most probable palette colour), `mean` (probability-weighted mean
 colour) and `annealed_mean` (Zhang, Isola & Efros 2016: the mean of the re-normalised probs^(1/T)).
 Means are taken in CIELAB, where distances are roughly perceptual, then converted back to sRGB.
+The input's lightness goes back by `put_back_lightness`: `match_gray` (each pixel shifted equally in R, G
+and B until the grayscale stage's weights give the input's gray: the grayscale stage undone exactly, what
+`colorize` writes) or `cielab` (the CIELAB lightness of the gray pixel with the predicted a/b).
 Work proceeds `batch` images at a time, so 10,000 images x 64x64 x 32 classes never need more than a
 chunk's worth of temporaries.
 """
@@ -17,12 +20,17 @@ import numpy as np
 from colorize.core.checks import check_gray, check_palette, check_positive_int, check_rgb
 from colorize.core.colour import gray_to_lightness, lab_to_rgb, reduce_chroma, rgb_to_lab
 from colorize.core.errors import ArrayError, BundleError
+from colorize.prep.transforms import rgb_to_gray
 
 METHODS = ("argmax", "mean", "annealed_mean")
 # The decoding where no params.yaml applies (library calls; `colorize` unless the bundle records one).
 DEFAULT_METHOD = "annealed_mean"
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_BATCH = 64
+# How evaluate.keep_luminance puts the input's lightness back; the default chosen on the validation splits
+# of the three real sets (README, session 28). `cielab` was the only method before.
+LIGHTNESS_METHODS = ("match_gray", "cielab")
+DEFAULT_LIGHTNESS = "match_gray"
 
 
 def bundle_decoding(meta: Mapping[str, Any], where: str = "bundle.json") -> tuple[str, float]:
@@ -155,3 +163,42 @@ def keep_luminance(rgb_uint8: Any, gray01: Any, batch: int = DEFAULT_BATCH,
         lab[..., 0] = gray_to_lightness(gray[start:start + batch])
         out[start:start + batch] = lab_to_rgb(reduce_chroma(lab) if gamut == "chroma" else lab)
     return out.reshape(np.shape(rgb_uint8))
+
+
+def match_gray(rgb_uint8: Any, gray01: Any, weights: Any, batch: int = DEFAULT_BATCH) -> np.ndarray:
+    """Shift each pixel equally in R, G and B so that w . RGB / 255 equals the input's gray, then round
+    and clip to 8 bits: the output turns back into the input under the grayscale stage's weights (up to
+    rounding, and where clipping at black or white does not stop it).
+
+    The true picture meets that constraint exactly; the CIELAB lightness of the gray pixel does not (a pure
+    red has gray 0.21 and CIELAB L 53, the gray pixel 0.21 has L 22), so this keeps the decoded colour's
+    hue and saturation where `keep_luminance` (cielab) darkens and desaturates it.
+    """
+    rgb = check_rgb("prediction", rgb_uint8)
+    gray = check_gray("gray", gray01)
+    if rgb.shape[:-1] != gray.shape:
+        raise ArrayError(f"prediction {rgb.shape} and gray {gray.shape} must cover the same pixels")
+    batch = check_positive_int("batch", batch)
+    if rgb.ndim < 4:
+        return _match_gray_chunk(rgb, gray, weights)
+    out = np.empty(rgb.shape, dtype=np.uint8)
+    for start in range(0, len(rgb), batch):
+        out[start:start + batch] = _match_gray_chunk(rgb[start:start + batch], gray[start:start + batch], weights)
+    return out
+
+
+def _match_gray_chunk(rgb: np.ndarray, gray: np.ndarray, weights: Any) -> np.ndarray:
+    channels = rgb.astype(np.float32)
+    # The gray stage's own sum (not a BLAS `@`, whose rounding depends on the CPU), in 0..255 units.
+    offset = (gray - rgb_to_gray(channels, weights)) * (np.float32(255) / np.float32(sum(weights)))
+    return np.clip(np.rint(channels + offset[..., None]), 0, 255).astype(np.uint8)
+
+
+def put_back_lightness(rgb_uint8: Any, gray01: Any, method: str, weights: Any) -> np.ndarray:
+    """The decoded colours with the input's lightness put back by `method` (LIGHTNESS_METHODS); `weights`
+    are the grayscale stage's, used by match_gray."""
+    if method == "match_gray":
+        return match_gray(rgb_uint8, gray01, weights)
+    if method == "cielab":
+        return keep_luminance(rgb_uint8, gray01)
+    raise ValueError(f"lightness method must be one of {', '.join(LIGHTNESS_METHODS)}, got {method!r}")

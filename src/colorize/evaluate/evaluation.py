@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from colorize.core.colour import gray_to_rgb_uint8, rgb_to_lab
 from colorize.core.errors import ArrayError
 from colorize.core.params import EvaluateParams
 from colorize.evaluate.baselines import ExampleTransfer, GrayLookup
-from colorize.evaluate.decoding import METHODS, decode, keep_luminance, predicted_labels
+from colorize.evaluate.decoding import METHODS, decode, predicted_labels, put_back_lightness
 from colorize.evaluate.metrics import (
     ImageMetricsAccumulator,
     LabelCounts,
@@ -52,22 +53,30 @@ def gap_closed(model_psnr: float, gray_psnr: float, oracle_psnr: float) -> float
     return None if room <= 1e-9 else float((model_psnr - gray_psnr) / room)
 
 
-def labelled_scores(pred_labels: np.ndarray, images: Images, palette: np.ndarray, keep: bool) -> dict[str, float]:
-    """Image metrics of a palette-index prediction, plus its pixel accuracy."""
+def lightness_putter(params: EvaluateParams, gray_weights: Sequence[float]) -> Callable[[Any, Any], np.ndarray]:
+    """(rgb, gray) -> rgb with the input's lightness put back as `params.lightness` says; `gray_weights`
+    are the grayscale stage's (the bundle's `gray_weights`)."""
+    return partial(put_back_lightness, method=params.lightness, weights=gray_weights)
+
+
+def labelled_scores(pred_labels: np.ndarray, images: Images, palette: np.ndarray,
+                    put_back: Callable[[Any, Any], np.ndarray] | None) -> dict[str, float]:
+    """Image metrics of a palette-index prediction, plus its pixel accuracy; `put_back` (lightness_putter),
+    if given, puts the input's lightness back first."""
     rgb = palette[pred_labels]
-    if keep:
-        rgb = keep_luminance(rgb, images.gray)
+    if put_back is not None:
+        rgb = put_back(rgb, images.gray)
     return {"accuracy": pixel_accuracy(pred_labels, images.labels), **image_metrics(rgb, images.rgb)}
 
 
-def model_outputs(probs: np.ndarray, images: Images, palette: np.ndarray, temperature: float
-                  ) -> dict[str, np.ndarray]:
+def model_outputs(probs: np.ndarray, images: Images, palette: np.ndarray, temperature: float,
+                  put_back: Callable[[Any, Any], np.ndarray]) -> dict[str, np.ndarray]:
     """RGB of every decoding, raw and with the input's lightness kept: {'argmax': …, 'argmax_keep_luminance': …}."""
     outputs = {}
     for method in METHODS:
         rgb = decode(probs, palette, method, temperature)
         outputs[method] = rgb
-        outputs[f"{method}_keep_luminance"] = keep_luminance(rgb, images.gray)
+        outputs[f"{method}_keep_luminance"] = put_back(rgb, images.gray)
     return outputs
 
 
@@ -100,9 +109,11 @@ SAMPLE_METHODS = ("gray_lookup", "example_transfer", "oracle", "model")
 
 
 def score_all(probs: Any, test: Images, train: Images, palette: np.ndarray,
-              params: EvaluateParams, fill: Sequence[int] | None = None, samples: int = 0,
-              batch: int = EVAL_BATCH) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
+              params: EvaluateParams, gray_weights: Sequence[float], fill: Sequence[int] | None = None,
+              samples: int = 0, batch: int = EVAL_BATCH
+              ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
     """Metrics for the model (every decoding) and every baseline on `test`; baselines learn on `train` only.
+    `gray_weights` are the grayscale stage's (the input's lightness goes back by them: params.lightness).
     With `fill` (the padding colour), every entry also gets foreground metrics (`fg_*`).
 
     `test` is read, and `probs` (an array (N, S, S, K) or BatchPredictions) asked for, `batch` images at a
@@ -116,7 +127,7 @@ def score_all(probs: Any, test: Images, train: Images, palette: np.ndarray,
     if len(probs) != n:
         raise ArrayError(f"probs cover {len(probs)} images but the test part has {n}")
     batch = check_positive_int("batch", batch)
-    keep = params.keep_luminance
+    keep, put_back = params.keep_luminance, lightness_putter(params, gray_weights)
     lookup = GrayLookup().fit_streamed(train.gray, train.labels, k)
     transfer = ExampleTransfer(train.rgb, train.gray, params.transfer_pixels, params.seed)
     chosen = variant_name(params.decode, keep)
@@ -131,10 +142,11 @@ def score_all(probs: Any, test: Images, train: Images, palette: np.ndarray,
         labels = {"model": predicted_labels(part_probs), "gray_lookup": lookup.predict(part.gray),
                   "oracle": part.labels}
         lookup_rgb, oracle_rgb = palette[labels["gray_lookup"]], palette[part.labels]
-        rgb = {**model_outputs(part_probs, part, palette, params.temperature), "gray": gray_to_rgb_uint8(part.gray),
-               "gray_lookup": lookup_rgb, "gray_lookup_keep_luminance": keep_luminance(lookup_rgb, part.gray),
+        rgb = {**model_outputs(part_probs, part, palette, params.temperature, put_back),
+               "gray": gray_to_rgb_uint8(part.gray),
+               "gray_lookup": lookup_rgb, "gray_lookup_keep_luminance": put_back(lookup_rgb, part.gray),
                "example_transfer": transfer.apply(part.gray),
-               "oracle": oracle_rgb, "oracle_keep_luminance": keep_luminance(oracle_rgb, part.gray)}
+               "oracle": oracle_rgb, "oracle_keep_luminance": put_back(oracle_rgb, part.gray)}
         mask = None if fill is None else foreground_mask(part.rgb, fill)
         truth_lab = rgb_to_lab(part.rgb).astype(np.float64)  # shared by every method's ΔE00
         for name, scores in images.items():
@@ -200,18 +212,18 @@ def per_colour_table(confusion: np.ndarray, palette: np.ndarray) -> list[dict[st
 
 
 def score_generalisation(probs: np.ndarray, images: Images, train: Images, palette: np.ndarray,
-                         params: EvaluateParams) -> dict[str, Any]:
+                         params: EvaluateParams, gray_weights: Sequence[float]) -> dict[str, Any]:
     """The model and the cheap baselines on a second data source (its own palette labels, same palette)."""
-    keep = params.keep_luminance
+    put_back = lightness_putter(params, gray_weights) if params.keep_luminance else None
     rgb = decode(probs, palette, params.decode, params.temperature)
-    if keep:
-        rgb = keep_luminance(rgb, images.gray)
+    if put_back is not None:
+        rgb = put_back(rgb, images.gray)
     lookup_labels = GrayLookup().fit_streamed(train.gray, train.labels, len(palette)).predict(images.gray)
     return {
         "images": len(images.ids),
         "model": {"accuracy": pixel_accuracy(predicted_labels(probs), images.labels),
                   **image_metrics(rgb, images.rgb)},
         "gray": image_metrics(gray_to_rgb_uint8(images.gray), images.rgb),
-        "gray_lookup": labelled_scores(lookup_labels, images, palette, keep),
-        "oracle": labelled_scores(images.labels, images, palette, keep),
+        "gray_lookup": labelled_scores(lookup_labels, images, palette, put_back),
+        "oracle": labelled_scores(images.labels, images, palette, put_back),
     }

@@ -44,4 +44,5 @@ def score_extra(folder: Path, bundle: Bundle, train: Images, params: EvaluatePar
         return None
     source, images = loaded
     probs = predict_probabilities(bundle.model, images.gray, tta=params.tta)
-    return {"source": source, **score_generalisation(probs, images, train, bundle.palette, params)}
+    return {"source": source, **score_generalisation(probs, images, train, bundle.palette, params,
+                                                      bundle.gray_weights)}

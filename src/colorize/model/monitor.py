@@ -3,12 +3,13 @@
 Scoring the decoded validation images with NumPy and scikit-image (what evaluate does) took ~0.6 s an epoch
 on 63 images, more than the forward pass, and made the pipeline's fit ~20 % slower than with an undecoded
 monitor. Here the same steps run as Keras ops, compiled once (XLA: jax.jit, or tf.function with
-jit_compile): the annealed mean of the palette's CIELAB
-colours (decoding.DEFAULT_METHOD), its sRGB rounded to 8 bits, the input's lightness put back with the
-chroma reduced into the gamut by the same bisection (colour.reduce_chroma), 8-bit again, and the PSNR
-of each image. The arithmetic is float32 rather than float64, so a pixel can round to the neighbouring level
-where the two land on a rounding boundary; tests hold the monitor to evaluate's figure within 0.001 dB.
-`val_ciede2000` is scored by evaluate's NumPy functions (`evaluate_scorer`).
+jit_compile): the annealed mean of the palette's CIELAB colours (decoding.DEFAULT_METHOD), its sRGB
+rounded to 8 bits, the input's lightness put back as evaluate's default does (decoding.DEFAULT_LIGHTNESS:
+`match_gray`, an equal shift of R, G and B until the grayscale weights give the input's gray; or `cielab`,
+the gray's lightness with the chroma reduced into the gamut by the same bisection as colour.reduce_chroma),
+8-bit again, and the PSNR of each image. The arithmetic is float32 rather than float64, so a pixel can
+round to the neighbouring level where the two land on a rounding boundary; tests hold the monitor to
+evaluate's figure within 0.001 dB. `val_ciede2000` is scored by evaluate's NumPy functions (`evaluate_scorer`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from skimage.color.colorconv import rgb_from_xyz, xyz_from_rgb, xyz_tristimulus_values
 
 from colorize.core.colour import CHROMA_STEPS, GAMUT_TOLERANCE, _linear_levels, _rgb_from_xyz, rgb_to_lab
-from colorize.evaluate.decoding import DEFAULT_METHOD, decode, keep_luminance
+from colorize.evaluate.decoding import DEFAULT_LIGHTNESS, DEFAULT_METHOD, decode, put_back_lightness
 from colorize.evaluate.metrics import PSNR_CAP_DB
 from colorize.model.backend import import_keras
 from colorize.model.models import annealed_weights
@@ -100,14 +101,24 @@ def _reduce_chroma(lightness, ab):
     return lightness, ab * scale[..., None]
 
 
-def decoded_rgb(probs, gray, palette_lab, temperature: float):
-    """Annealed-mean decoding with the input's lightness kept (decoding.decode then keep_luminance), as
-    float 8-bit levels (N, S, S, 3)."""
+def _match_gray(rgb8, gray, gray_weights):
+    """decoding.match_gray on float 8-bit levels: the same products and sums (prep.transforms.rgb_to_gray)."""
+    w = [np.float32(weight) / np.float32(255.0) for weight in gray_weights]
+    current = rgb8[..., 0] * float(w[0]) + rgb8[..., 1] * float(w[1]) + rgb8[..., 2] * float(w[2])
+    offset = (gray - current) * float(np.float32(255) / np.float32(sum(gray_weights)))
+    return ops.clip(ops.round(rgb8 + offset[..., None]), 0.0, 255.0)
+
+
+def decoded_rgb(probs, gray, palette_lab, temperature: float, gray_weights, lightness: str = DEFAULT_LIGHTNESS):
+    """Annealed-mean decoding with the input's lightness put back (decoding.decode then
+    put_back_lightness by `lightness`), as float 8-bit levels (N, S, S, 3)."""
     weights = annealed_weights(probs, temperature)
     lab = ops.tensordot(weights, palette_lab, axes=1) / ops.sum(weights, axis=-1, keepdims=True)
-    ab = _rgb8_to_ab(_lab_to_rgb8(lab))
-    lightness, ab = _reduce_chroma(_gray_lightness(gray), ab)
-    return _lab_to_rgb8(ops.concatenate([lightness[..., None], ab], axis=-1))
+    rgb8 = _lab_to_rgb8(lab)
+    if lightness == "match_gray":
+        return _match_gray(rgb8, gray, gray_weights)
+    lightness_plane, ab = _reduce_chroma(_gray_lightness(gray), _rgb8_to_ab(rgb8))
+    return _lab_to_rgb8(ops.concatenate([lightness_plane[..., None], ab], axis=-1))
 
 
 def _compiled(function: Callable) -> Callable:
@@ -125,13 +136,15 @@ def _compiled(function: Callable) -> Callable:
     return function
 
 
-def decoded_psnr_function(palette: np.ndarray, temperature: float) -> Callable[..., np.ndarray]:
+def decoded_psnr_function(palette: np.ndarray, temperature: float, gray_weights,
+                          lightness: str = DEFAULT_LIGHTNESS) -> Callable[..., np.ndarray]:
     """A function (probs (N, S, S, K) float32, gray (N, S, S) in [0, 1], truth (N, S, S, 3) uint8) -> the PSNR
-    in dB of each decoded image (metrics.psnr's, capped at PSNR_CAP_DB), compiled on the backend."""
+    in dB of each decoded image (metrics.psnr's, capped at PSNR_CAP_DB), compiled on the backend.
+    `gray_weights` are the grayscale stage's; `lightness` one of decoding.LIGHTNESS_METHODS."""
     palette_lab = _constant(rgb_to_lab(palette))
 
     def per_image_psnr(probs, gray, truth):
-        error = decoded_rgb(probs, gray, palette_lab, temperature) - ops.cast(truth, "float32")
+        error = decoded_rgb(probs, gray, palette_lab, temperature, gray_weights, lightness) - ops.cast(truth, "float32")
         mse = ops.mean(ops.reshape(error * error, (ops.shape(error)[0], -1)), axis=-1)
         return ops.minimum(10.0 * ops.log10(255.0 ** 2 / ops.maximum(mse, 1e-30)), PSNR_CAP_DB)
 
@@ -144,11 +157,17 @@ def decoded_psnr_function(palette: np.ndarray, temperature: float) -> Callable[.
     return psnr
 
 
-def _evaluate_scores(metric: Callable, palette: np.ndarray, temperature: float, probs, gray, truth) -> np.ndarray:
-    return metric(keep_luminance(decode(probs, palette, DEFAULT_METHOD, temperature), gray), truth)
+def _evaluate_scores(metric: Callable, palette: np.ndarray, temperature: float, gray_weights, lightness: str,
+                     probs, gray, truth) -> np.ndarray:
+    rgb = decode(probs, palette, DEFAULT_METHOD, temperature)
+    return metric(put_back_lightness(rgb, gray, lightness, gray_weights), truth)
 
 
 def evaluate_scorer(metric: Callable) -> Callable[..., Callable[..., np.ndarray]]:
-    """A scorer factory like decoded_psnr_function, (palette, temperature) -> (probs, gray, truth) -> per-image
-    `metric`, that decodes and scores with evaluate's own NumPy functions."""
-    return partial(partial, _evaluate_scores, metric)
+    """A scorer factory like decoded_psnr_function, (palette, temperature, gray_weights[, lightness]) ->
+    (probs, gray, truth) -> per-image `metric`, that decodes and scores with evaluate's own NumPy functions."""
+
+    def factory(palette: np.ndarray, temperature: float, gray_weights, lightness: str = DEFAULT_LIGHTNESS):
+        return partial(_evaluate_scores, metric, palette, temperature, gray_weights, lightness)
+
+    return factory

@@ -131,9 +131,9 @@ class PlainBatches:
         return pad_batch(x, y, np.ones(y.shape, np.float32), self.multiple_of)
 
 
-# Monitors scored on the decoded colours (what evaluate reports): name -> (palette, temperature) -> a
-# per-image scorer of (probs, gray, truth). They cost a decode of the validation set per epoch, so only the
-# monitored one is computed; val_psnr's is compiled (colorize.model.monitor).
+# Monitors scored on the decoded colours (what evaluate reports): name -> (palette, temperature, gray weights)
+# -> a per-image scorer of (probs, gray, truth). They cost a decode of the validation set per epoch, so only
+# the monitored one is computed; val_psnr's is compiled (colorize.model.monitor).
 DECODED_MONITORS = {"val_psnr": decoded_psnr_function, "val_ciede2000": evaluate_scorer(ciede2000)}
 # Monitors whose larger values are better (the others: smaller).
 HIGHER_IS_BETTER = ("accuracy", "psnr")
@@ -146,10 +146,12 @@ def monitor_mode(monitor: str) -> str:
 @dataclass(frozen=True)
 class DecodedTarget:
     """What a decoded monitor compares against: the validation images' original RGB (an array or a row
-    reader, rows in the order of the validation gray) and the palette (K, 3) uint8 the classes index."""
+    reader, rows in the order of the validation gray), the palette (K, 3) uint8 the classes index, and the
+    grayscale stage's weights (the input's lightness goes back by them, as evaluate's default does)."""
 
     rgb: Any
     palette: np.ndarray
+    gray_weights: Sequence[float]
 
 
 class Validation(keras.callbacks.Callback):
@@ -162,9 +164,10 @@ class Validation(keras.callbacks.Callback):
     forward pass instead and takes the loss, the accuracy and the decoded monitor from the same
     probabilities, over the real rows only (Keras' accuracy ignores sample weights, so padding rows would
     count). The monitor decodes them as evaluate does by default (decoding.DEFAULT_METHOD at
-    DEFAULT_TEMPERATURE, the input's lightness kept) and scores them against the original RGB; `val_psnr`
-    does so in one compiled computation (colorize.model.monitor: evaluate's figure within 0.001 dB, at a
-    fraction of the NumPy decoding's cost), `val_ciede2000` with evaluate's own functions.
+    DEFAULT_TEMPERATURE, the input's lightness put back by DEFAULT_LIGHTNESS) and scores them against the
+    original RGB; `val_psnr` does so in one compiled computation (colorize.model.monitor: evaluate's figure
+    within 0.001 dB, at a fraction of the NumPy decoding's cost), `val_ciede2000` with evaluate's own
+    functions.
     """
 
     def __init__(self, batches: PlainBatches, decoded: tuple[str, DecodedTarget] | None = None):
@@ -172,7 +175,8 @@ class Validation(keras.callbacks.Callback):
         self.batches = batches
         self.decoded = decoded
         self.score_decoded = (None if decoded is None
-                              else DECODED_MONITORS[decoded[0]](decoded[1].palette, DEFAULT_TEMPERATURE))
+                              else DECODED_MONITORS[decoded[0]](decoded[1].palette, DEFAULT_TEMPERATURE,
+                                                                       decoded[1].gray_weights))
         self.validation_loss: Any = None
 
     def set_model(self, model: keras.Model) -> None:
