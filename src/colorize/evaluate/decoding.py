@@ -13,6 +13,7 @@ chunk's worth of temporaries.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -150,6 +151,18 @@ def keep_luminance(rgb_uint8: Any, gray01: Any, batch: int = DEFAULT_BATCH,
     """
     if gamut not in GAMUT_METHODS:
         raise ValueError(f"gamut must be one of {', '.join(GAMUT_METHODS)}, got {gamut!r}")
+
+    def convert(rgb: np.ndarray, gray: np.ndarray) -> np.ndarray:
+        lab = rgb_to_lab(rgb)
+        lab[..., 0] = gray_to_lightness(gray)
+        return lab_to_rgb(reduce_chroma(lab) if gamut == "chroma" else lab)
+
+    return _per_pixel(rgb_uint8, gray01, batch, convert)
+
+
+def _per_pixel(rgb_uint8: Any, gray01: Any, batch: int, convert) -> np.ndarray:
+    """`convert(rgb chunk, gray chunk) -> uint8 rgb chunk`, a per-pixel step, on a prediction (..., 3) and the
+    input gray (...) it must cover, checked first, `batch` rows of the first axis at a time."""
     rgb = check_rgb("prediction", rgb_uint8)
     gray = check_gray("gray", gray01)
     if rgb.shape[:-1] != gray.shape:
@@ -159,9 +172,7 @@ def keep_luminance(rgb_uint8: Any, gray01: Any, batch: int = DEFAULT_BATCH,
         rgb, gray = rgb[None], gray[None]
     out = np.empty(rgb.shape, dtype=np.uint8)
     for start in range(0, rgb.shape[0], batch):
-        lab = rgb_to_lab(rgb[start:start + batch])
-        lab[..., 0] = gray_to_lightness(gray[start:start + batch])
-        out[start:start + batch] = lab_to_rgb(reduce_chroma(lab) if gamut == "chroma" else lab)
+        out[start:start + batch] = convert(rgb[start:start + batch], gray[start:start + batch])
     return out.reshape(np.shape(rgb_uint8))
 
 
@@ -174,17 +185,7 @@ def match_gray(rgb_uint8: Any, gray01: Any, weights: Any, batch: int = DEFAULT_B
     red has gray 0.21 and CIELAB L 53, the gray pixel 0.21 has L 22), so this keeps the decoded colour's
     hue and saturation where `keep_luminance` (cielab) darkens and desaturates it.
     """
-    rgb = check_rgb("prediction", rgb_uint8)
-    gray = check_gray("gray", gray01)
-    if rgb.shape[:-1] != gray.shape:
-        raise ArrayError(f"prediction {rgb.shape} and gray {gray.shape} must cover the same pixels")
-    batch = check_positive_int("batch", batch)
-    if rgb.ndim < 4:
-        return _match_gray_chunk(rgb, gray, weights)
-    out = np.empty(rgb.shape, dtype=np.uint8)
-    for start in range(0, len(rgb), batch):
-        out[start:start + batch] = _match_gray_chunk(rgb[start:start + batch], gray[start:start + batch], weights)
-    return out
+    return _per_pixel(rgb_uint8, gray01, batch, partial(_match_gray_chunk, weights=weights))
 
 
 def _match_gray_chunk(rgb: np.ndarray, gray: np.ndarray, weights: Any) -> np.ndarray:
