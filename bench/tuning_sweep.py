@@ -76,6 +76,10 @@ CONFIGS: dict[str, dict] = {
     "soft_targets 10": {"train.soft_targets": 10.0},
     "chroma_weight 0.1": {"train.chroma_weight": 0.1},
     "chroma_weight 0.5": {"train.chroma_weight": 0.5},
+    # Session 29: a longer schedule, with and without early stopping, and the same images in twice the steps.
+    "min_steps 4000": {"train.min_steps": 4000},
+    "min_steps 4000, patience off": {"train.min_steps": 4000, "train.patience": 100000},
+    "batch 4, min_steps 4000": {"train.batch_size": 4, "train.min_steps": 4000},
 }
 REAL_SETS = ("openmoji", "twemoji", "wesnoth")
 # The default decoding temperature (evaluate.temperature; first: the tables report it) and the previous one.

@@ -111,6 +111,8 @@ BAD_VALUES = [
     ("train.ema", True),
     ("train.weight_decay", -0.1),
     ("train.weight_decay", None),
+    ("train.stop_floor", 1.5),
+    ("train.stop_floor", -0.1),
     ("grayscale.weights", [0.21, 0.72]),
     ("grayscale.weights", [0.21, 0.72, 0.07, 0.0]),
     ("grayscale.weights", "0.21 0.72 0.07"),

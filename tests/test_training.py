@@ -27,6 +27,7 @@ from colorize.model.training import (
     planned_epochs,
     planned_steps,
     shift_images,
+    stop_floor_epoch,
     weights_digest,
 )
 from repo_params import repo_params
@@ -307,6 +308,39 @@ def test_min_epochs_neither_stops_nor_keeps_an_earlier_best_epoch(tiny_train_par
     assert digest == recorder.digests[best]
 
 
+@pytest.mark.parametrize("stop_floor", [0.0, 0.75])
+def test_stop_floor_lets_training_go_on_and_still_keeps_an_earlier_best(tiny_train_params, tiny_training_set,
+                                                                       stop_floor):
+    # The same worsening validation: patience 1 would end the run two epochs after an early best epoch.
+    data = dict(tiny_training_set)
+    data["val_labels"] = (3 - data["val_labels"]).astype(np.uint8)
+    params = replace(tiny_train_params, epochs=8, patience=1, lr=0.01, flip=False, shift=0,
+                     stop_floor=stop_floor)
+    recorder = DigestPerEpoch()
+    digest, summary = train_once(params, data, callbacks=[recorder])
+    best = int(np.argmin(recorder.val_losses))
+    assert best + 1 + params.patience < 6  # without a floor it would stop before epoch 6
+    assert summary["epochs_run"] == max(stop_floor_epoch(stop_floor, params.epochs), best + 1 + params.patience)
+    assert summary["best_epoch"] == best + 1  # the floor delays the stop, not the choice of the best epoch
+    assert digest == recorder.digests[best]
+
+
+def test_stop_floor_does_not_undo_another_callbacks_stop(tiny_train_params, tiny_training_set):
+    params = replace(tiny_train_params, epochs=6, patience=10, stop_floor=1.0)
+    _, summary = train_once(params, tiny_training_set, callbacks=[StopMidEpoch()])
+    assert summary["epochs_run"] == 3
+
+
+@pytest.mark.parametrize(("stop_floor", "epochs", "expected"), [
+    (0.5, 87, 44),  # a 300-picture real set at the defaults: no stop before epoch 44
+    (0.5, 45, 23),  # the built-in set
+    (0.0, 10, 0),   # off: Keras' own early stopping
+    (1.0, 10, 10),  # every planned epoch runs
+])
+def test_stop_floor_epoch(stop_floor, epochs, expected):
+    assert stop_floor_epoch(stop_floor, epochs) == expected
+
+
 @pytest.mark.parametrize(("images", "batch", "epochs", "min_steps", "expected"), [
     (357, 16, 40, 1000, 44),   # the built-in set: 23 steps an epoch, 40 epochs are 920 steps
     (357, 16, 40, 0, 40),      # no minimum: bare epochs
@@ -382,8 +416,10 @@ def test_monitoring_validation_accuracy_keeps_the_most_accurate_epoch(tiny_train
     assert summary["best_epoch"] == best + 1
     assert summary["best_val_accuracy"] == pytest.approx(recorder.val_accuracies[best])
     assert digest == recorder.digests[best]
-    # Stopped `patience` epochs after the best one, unless the run ended first.
-    assert summary["epochs_run"] == min(params.epochs, best + 1 + params.patience)
+    # Stopped `patience` epochs after the best one (not before train.stop_floor's share of the planned
+    # epochs), unless the run ended first.
+    floor = stop_floor_epoch(params.stop_floor, params.epochs)
+    assert summary["epochs_run"] == min(params.epochs, max(floor, best + 1 + params.patience))
 
 
 PALETTE = np.array([[20, 40, 200], [200, 30, 30], [40, 180, 60], [240, 220, 40]], np.uint8)
@@ -456,7 +492,8 @@ def test_decoded_monitors_keep_the_epoch_evaluate_would_score_best(tiny_train_pa
     assert summary["best_epoch"] == best + 1
     assert summary[f"best_{monitor}"] == pytest.approx(recorder.scores[name][best])
     assert digest == recorder.digests[best]
-    assert summary["epochs_run"] == min(params.epochs, best + 1 + params.patience)
+    floor = stop_floor_epoch(params.stop_floor, params.epochs)
+    assert summary["epochs_run"] == min(params.epochs, max(floor, best + 1 + params.patience))
 
 
 @pytest.mark.parametrize("monitor", ["val_loss", "val_psnr"])

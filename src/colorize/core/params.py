@@ -281,6 +281,7 @@ class TrainParams:
     monitor: str = param(choice("val_loss", "val_accuracy", "val_psnr", "val_ciede2000"))
     gray_prior: bool = param(boolean)
     min_epochs: int = param(integer(0))
+    stop_floor: float = param(number(0, 1))
     ema: float | None = param(optional(number(0, 1, open_low=True, open_high=True)))
     weight_decay: float = param(number(0, None))
     soft_targets: float | None = param(optional(number(0, None, open_low=True)))

@@ -247,6 +247,29 @@ def planned_epochs(params: TrainParams, train_images: int) -> int:
     return max(params.epochs, math.ceil(params.min_steps / steps_per_epoch))
 
 
+def stop_floor_epoch(stop_floor: float, epochs: int) -> int:
+    """The first epoch (1-based) after which early stopping may end a run of `epochs` planned epochs."""
+    return math.ceil(stop_floor * epochs)
+
+
+class FlooredEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping that lets training go on until `stop_from_epoch` epochs have run, however long
+    the monitored measure has not improved; the best epoch is still kept from any epoch. On a cosine
+    schedule the rate is high early on: a slow validation curve there (twemoji, session 29) ended runs at
+    the gray prior's start."""
+
+    def __init__(self, *, stop_from_epoch: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.stop_from_epoch = stop_from_epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        stopping_already = self.model.stop_training  # another callback's stop is not ours to undo
+        super().on_epoch_end(epoch, logs)
+        if not stopping_already and self.model.stop_training and epoch + 1 < self.stop_from_epoch:
+            self.model.stop_training = False
+            self.stopped_epoch = 0
+
+
 def planned_steps(params: TrainParams, train_images: int) -> int:
     return planned_epochs(params, train_images) * max(1, math.ceil(train_images / params.batch_size))
 
@@ -331,15 +354,16 @@ def fit(model: keras.Model, params: TrainParams, train: tuple[np.ndarray, np.nda
     # the training loss.
     monitor = params.monitor if has_val else ("loss" if params.monitor in DECODED_MONITORS
                                               else params.monitor.removeprefix("val_"))
-    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode(monitor),
-                                            patience=params.patience, restore_best_weights=True,
-                                            # Neither stop nor keep a best epoch before this: a strong
-                                            # start (the gray prior) must not win at epoch 1.
-                                            start_from_epoch=params.min_epochs)
+    epochs = planned_epochs(params, len(train[0]))
+    stopper = FlooredEarlyStopping(monitor=monitor, mode=monitor_mode(monitor),
+                                   patience=params.patience, restore_best_weights=True,
+                                   # Neither stop nor keep a best epoch before this: a strong
+                                   # start (the gray prior) must not win at epoch 1.
+                                   start_from_epoch=params.min_epochs,
+                                   stop_from_epoch=stop_floor_epoch(params.stop_floor, epochs))
     # With `train.ema`, validation, early stopping and the loggers see the averaged weights (swapped in
     # at each epoch's end, back out at the next one's start), so the best epoch's average is what is kept.
     averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if params.ema is not None else []
-    epochs = planned_epochs(params, len(train[0]))
     run_epochs = fit_step_by_step if feeds_arrays(devices) else fit_with_keras
     history = run_epochs(model, batches, epochs, [StopOnNonFinite(), *averaged, *validation, stopper, *callbacks],
                          verbose)
