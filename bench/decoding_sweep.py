@@ -16,9 +16,9 @@ from colorize.core.colour import gray_to_rgb_uint8
 from colorize.core.dataset import load_part, load_split
 from colorize.core.params import load_section
 from colorize.evaluate.decoding import LIGHTNESS_METHODS, decode, put_back_lightness
-from colorize.evaluate.evaluation import gap_closed
+from colorize.evaluate.evaluation import gap_closed, model_probabilities
 from colorize.evaluate.metrics import image_metrics
-from colorize.model.bundle import load_bundle, predict_probabilities
+from colorize.model.bundle import load_bundle
 
 
 def sweep(repo: Path, temperatures: list[float], lightness: str | None = None) -> list[tuple[str, dict]]:
@@ -26,7 +26,7 @@ def sweep(repo: Path, temperatures: list[float], lightness: str | None = None) -
     rgb, gray, labels = (load_part(repo / "data" / name, ids) for name in ("resized", "gray", "labels"))
     bundle = load_bundle(repo / "models")
     evaluate = load_section("evaluate", repo / "params.yaml")
-    probs = predict_probabilities(bundle.model, gray, tta=evaluate.tta)
+    probs = model_probabilities(bundle.model, gray, evaluate)
 
     def kept(decoded):
         return put_back_lightness(decoded, gray, lightness or evaluate.lightness, bundle.gray_weights)

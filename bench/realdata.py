@@ -217,8 +217,8 @@ def validation_scores(repo: Path) -> dict:
     """The evaluation's figures on the validation split (what tuning may look at), with the same code."""
     from colorize.core.dataset import load_part, load_split
     from colorize.core.params import load_section
-    from colorize.evaluate.evaluation import Images, score_all
-    from colorize.model.bundle import load_bundle, predict_probabilities
+    from colorize.evaluate.evaluation import Images, model_probabilities, score_all
+    from colorize.model.bundle import load_bundle
 
     params = load_section("evaluate", repo / "params.yaml")
     split = load_split(repo / "data" / "split.json")
@@ -230,7 +230,7 @@ def validation_scores(repo: Path) -> dict:
     bundle = load_bundle(repo / "models")
     val, train = part(split["val"]), part(split["train"])
     def probs(images):
-        return predict_probabilities(bundle.model, images.gray, tta=params.tta)
+        return model_probabilities(bundle.model, images.gray, params)
 
     metrics = score_all(probs(val), val, train, bundle.palette, params, bundle.gray_weights, fill=bundle.fill)[0]
     fit = score_all(probs(train), train, train, bundle.palette, params, bundle.gray_weights)[0]

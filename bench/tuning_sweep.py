@@ -131,9 +131,8 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
     """One run: every stage's code on `set_name` with `config`'s params, scored on the validation split."""
     from colorize.core.dataset import load_part, load_split, part_rows
     from colorize.core.streaming import ShardedRows, sample_pixels_streamed
-    from colorize.evaluate.evaluation import Images, score_all
+    from colorize.evaluate.evaluation import Images, model_probabilities, score_all
     from colorize.evaluate.headline import headline
-    from colorize.model.bundle import predict_probabilities
     from colorize.model.training import (
         DecodedTarget,
         class_weights_for,
@@ -174,7 +173,7 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
         folders = (work / "resized", work / "gray", work / "labels")
         val_images = Images(split["val"], *(load_part(folder, split["val"]) for folder in folders))
         train_images = Images(split["train"], *(ShardedRows(folder, split["train"]) for folder in folders))
-        probs = predict_probabilities(model, val_images.gray, tta=params["evaluate"].tta)
+        probs = model_probabilities(model, val_images.gray, params["evaluate"])
         scores = {}
         for temperature in TEMPERATURES:
             evaluate = replace(params["evaluate"], temperature=temperature)

@@ -34,10 +34,10 @@ def main() -> None:
     from colorize.core.artifacts import write_json_atomic
     from colorize.core.dataset import load_split, part_rows
     from colorize.core.params import load_section
-    from colorize.evaluate.evaluation import BatchPredictions, Images, score_all
+    from colorize.evaluate.evaluation import BatchPredictions, Images, model_probabilities, score_all
     from colorize.evaluate.generalisation import score_extra
     from colorize.evaluate.headline import headline
-    from colorize.model.bundle import load_bundle, predict_probabilities
+    from colorize.model.bundle import load_bundle
 
     args = stage_args(__doc__, model="models", resized="data/resized", gray="data/gray", labels="data/labels",
                       split="data/split.json", extra="data/extra/resized", metrics="metrics/eval.json",
@@ -51,11 +51,12 @@ def main() -> None:
     test, train = (Images(split[part], *(part_rows(folder, split[part])
                                          for folder in (args.resized, args.gray, args.labels)))
                    for part in ("test", "train"))
-    probs = BatchPredictions(lambda gray: predict_probabilities(bundle.model, gray, tta=params.tta), test.gray)
+    probs = BatchPredictions(lambda gray: model_probabilities(bundle.model, gray, params), test.gray)
     metrics, per_colour, images = score_all(probs, test, train, bundle.palette, params, bundle.gray_weights,
                                             fill=bundle.fill, samples=params.samples)
     extra = score_extra(args.extra, bundle, train, params)
     metrics["model_tta"] = params.tta
+    metrics["model_regions"] = {"tolerance": params.region_tolerance, "min_pixels": params.region_min_pixels}
     if extra is not None:
         metrics["extra"] = extra
     write_json_atomic(args.details, metrics)

@@ -262,6 +262,24 @@ def test_flip_averages_the_picture_and_its_mirror_image(model):
     np.testing.assert_allclose(averaged.sum(axis=-1), 1, atol=1e-5)
 
 
+def test_evaluate_scores_the_views_average_pooled_over_flat_regions(model):
+    """model_probabilities: predict_probabilities with evaluate.tta, then evaluate.region_* pooling."""
+    from dataclasses import replace
+
+    from colorize.evaluate.evaluation import model_probabilities
+    from colorize.evaluate.regions import pool_over_regions
+
+    params = validate("evaluate", read_yaml(PARAMS_FILE)["evaluate"], EvaluateParams)
+    gray = np.zeros((3, SIZE, SIZE), np.float32)
+    gray[:, :, SIZE // 2:] = 0.8  # two flat halves: each region gets one distribution
+    averaged = predict_probabilities(model, gray, tta=params.tta)
+    pooled = model_probabilities(model, gray, replace(params, region_tolerance=4, region_min_pixels=2))
+    np.testing.assert_array_equal(pooled, pool_over_regions(averaged, gray, 4, 2))
+    assert not np.allclose(pooled, averaged)  # the U-Net's pixels differ inside a flat half: the test can fail
+    assert np.ptp(pooled[:, :, :SIZE // 2], axis=(1, 2)).max() < 1e-6
+    np.testing.assert_array_equal(model_probabilities(model, gray, replace(params, region_tolerance=None)), averaged)
+
+
 def test_an_unknown_tta_is_refused(model):
     with pytest.raises(ValueError, match="tta must be one of none, flip, flip_shift"):
         predict_probabilities(model, np.zeros((1, SIZE, SIZE), np.float32), tta="rotate")

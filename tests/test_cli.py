@@ -205,6 +205,24 @@ def test_the_lightness_option_changes_the_colour_and_keeps_the_gray(tiny, pictur
         assert error.mean() <= MEAN_GRAY_TOLERANCE and error.max() <= MAX_GRAY_TOLERANCE
 
 
+def test_regions_give_a_flat_region_one_colour_and_none_turns_that_off(tiny, tmp_path, capsys):
+    """At the model's size (no resampling): two flat halves, each one colour by default (evaluate's
+    region_tolerance); with --regions none the model's own pixel-to-pixel differences come back."""
+    gray = np.full((SIZE, SIZE), 90, np.uint8)
+    gray[:, SIZE // 2:] = 170
+    Image.fromarray(gray).save(tmp_path / "halves.png")
+    outputs = {}
+    for name, argv in (("default", []), ("none", ["--regions", "none"])):
+        code, _ = run_main(capsys, tmp_path / "halves.png", "-o", tmp_path / name, "--model", tiny.folder, *argv)
+        assert code == 0
+        outputs[name] = np.asarray(Image.open(tmp_path / name / "halves.png")).astype(int)
+    for half in (slice(0, SIZE // 2), slice(SIZE // 2, SIZE)):
+        assert np.ptp(outputs["default"][:, half].reshape(-1, 3), axis=0).max() == 0
+    assert np.ptp(outputs["none"][:, :SIZE // 2].reshape(-1, 3), axis=0).max() > 0  # the test can fail
+    for out in outputs.values():
+        np.testing.assert_allclose(rgb_to_gray(out.astype(np.uint8), WEIGHTS) * 255, gray, atol=MAX_GRAY_TOLERANCE)
+
+
 def test_gray_inputs_get_colour(pictures, colorized):
     """The model adds colour: a gray input does not come back gray."""
     out = np.asarray(Image.open(colorized / "gray.png")).astype(int)
@@ -472,7 +490,9 @@ def test_a_bundle_without_image_size_is_one_line_and_exit_2(tiny, pictures, tmp_
     assert code == 2 and len(err) == 1 and err[0].startswith("colorize: error: ") and "image_size" in err[0], err
 
 
-@pytest.mark.parametrize("argv", [["--batch-size", "0"], ["--temperature", "0"], ["--decode", "median"], []])
+@pytest.mark.parametrize("argv", [["--batch-size", "0"], ["--temperature", "0"], ["--decode", "median"], [],
+                                  ["--regions", "256"], ["--regions", "-1"], ["--regions", "some"],
+                                  ["--region-min-pixels", "0"]])
 def test_bad_arguments_exit_2(pictures, tmp_path, capsys, argv):
     with pytest.raises(SystemExit) as info:
         main([str(pictures["gray"]), *(["-o", str(tmp_path)] if argv else []), *argv])
@@ -538,6 +558,7 @@ def test_help_prints_every_option_with_its_default(capsys):
         main(["--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
-    for option in ("--model", "--decode", "--temperature", "--lightness", "--max-pixels", "--max-memory", "--quiet"):
+    for option in ("--model", "--decode", "--temperature", "--lightness", "--max-pixels", "--max-memory", "--quiet",
+                   "--regions", "--region-min-pixels"):
         assert option in text, option
     assert "the bundle's, else annealed_mean)" in text and "the bundle's, else 0.6)" in text and "of RAM)" in text

@@ -144,7 +144,7 @@ def allow_pillow_pixels(max_pixels: int) -> None:
 
 
 def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max_pixels: int,
-                   batch_size: int, tta: str, lightness: str) -> list[str]:
+                   batch_size: int, tta: str, lightness: str, regions: tuple[int | None, int]) -> list[str]:
     """Decode and prepare each picture, run the model once for the batch, write each result; return errors."""
     import numpy as np
 
@@ -152,6 +152,7 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
     from colorize.core.figures import save_png
     from colorize.core.images import ImageRejected, decode_image
     from colorize.evaluate.decoding import decode
+    from colorize.evaluate.regions import pool_over_regions
     from colorize.model.bundle import predict_probabilities
     from colorize.prep.transforms import DEFAULT_METHOD, NO_CROP
 
@@ -169,7 +170,9 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
             errors.append(f"{job.source}: cannot read ({exc.strerror or exc})")
     if not ready:
         return errors
-    probs = predict_probabilities(bundle.model, np.stack([p.model_input for _, p in ready]), batch_size, tta)
+    model_inputs = np.stack([p.model_input for _, p in ready])
+    probs = pool_over_regions(predict_probabilities(bundle.model, model_inputs, batch_size, tta), model_inputs,
+                              *regions)
     small = decode(probs, bundle.palette, method, temperature)
     from PIL import Image
 
@@ -182,6 +185,19 @@ def colorize_batch(bundle, jobs: list[Job], method: str, temperature: float, max
     return errors
 
 
+def region_tolerance(text: str) -> int | None:
+    """--regions: 'none' (off) or an integer in [0, 255]."""
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be 'none' or an integer in [0, 255], got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from colorize.core.images import DEFAULT_MAX_PIXELS
     from colorize.evaluate.decoding import (
@@ -191,6 +207,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         LIGHTNESS_METHODS,
         METHODS,
     )
+    from colorize.evaluate.regions import DEFAULT_REGION_MIN_PIXELS, DEFAULT_REGION_TOLERANCE
     from colorize.model.bundle import DEFAULT_TTA, TTA_VIEWS
 
     parser = argparse.ArgumentParser(prog="colorize", description=__doc__,
@@ -206,6 +223,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tta", choices=list(TTA_VIEWS), default=DEFAULT_TTA,
                         help=f"test-time augmentation: average the model over mirrored (flip) and also 1-pixel "
                              f"shifted (flip_shift) copies of each picture (default {DEFAULT_TTA})")
+    parser.add_argument("--regions", type=region_tolerance, default=DEFAULT_REGION_TOLERANCE, metavar="TOLERANCE",
+                        help=f"average the model's colours over each flat region of the picture: neighbours whose "
+                             f"gray differs by at most TOLERANCE (0-255; 'none': off; default "
+                             f"{DEFAULT_REGION_TOLERANCE})")
+    parser.add_argument("--region-min-pixels", type=int, default=DEFAULT_REGION_MIN_PIXELS, metavar="N",
+                        help=f"regions smaller than N pixels of the model's input keep their own colours "
+                             f"(default {DEFAULT_REGION_MIN_PIXELS})")
     parser.add_argument("--lightness", choices=LIGHTNESS_METHODS, default=DEFAULT_LIGHTNESS,
                         help=f"how the input's lightness goes back on the predicted colour: match_gray (the "
                              f"colour shifted until its gray is the input's) or cielab (the gray's CIELAB "
@@ -218,8 +242,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"{DEFAULT_MEMORY_FRACTION * 100:.0f}%% of RAM)")  # %% : argparse %-formats help
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or (args.temperature is not None and args.temperature <= 0) or args.max_pixels < 1:
-        parser.error("--batch-size and --max-pixels must be >= 1 and --temperature > 0")
+    if (args.batch_size < 1 or (args.temperature is not None and args.temperature <= 0) or args.max_pixels < 1
+            or args.region_min_pixels < 1):
+        parser.error("--batch-size, --max-pixels and --region-min-pixels must be >= 1 and --temperature > 0")
     try:
         args.max_memory = default_max_memory() if args.max_memory is None else parse_bytes(args.max_memory)
     except ValueError:
@@ -260,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
             if batch:
                 failed += colorize_batch(bundle, batch, args.decode or method,
                                          temperature if args.temperature is None else args.temperature,
-                                         args.max_pixels, args.batch_size, args.tta, args.lightness)
+                                         args.max_pixels, args.batch_size, args.tta, args.lightness,
+                                         (args.regions, args.region_min_pixels))
             bar.update(len(batch) + len(refused))
     for line in missing + failed:
         print(f"colorize: error: {line}", file=sys.stderr)

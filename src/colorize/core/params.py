@@ -295,6 +295,8 @@ class EvaluateParams:
     keep_luminance: bool = param(boolean)
     lightness: str = param(choice("match_gray", "cielab"))
     tta: str = param(choice("none", "flip", "flip_shift"))
+    region_tolerance: int | None = param(optional(integer(0, 255)))
+    region_min_pixels: int = param(integer(1))
     samples: int = param(integer(0, 64))
     transfer_pixels: int = param(integer(10))
     seed: int = param(integer(0))

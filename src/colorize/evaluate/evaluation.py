@@ -29,6 +29,7 @@ from colorize.evaluate.metrics import (
     recall_per_colour,
     worst_confusions,
 )
+from colorize.evaluate.regions import pool_over_regions
 
 # Test images scored at once. Memory: their probabilities (256 x 64x64 x 32 x 4 B = 128 MiB at the
 # defaults) and per-image results, whatever the size of the split. A multiple of the chunks inside
@@ -51,6 +52,16 @@ def gap_closed(model_psnr: float, gray_psnr: float, oracle_psnr: float) -> float
     """(PSNR_model - PSNR_gray) / (PSNR_oracle - PSNR_gray): 0 = no better than gray, 1 = the oracle."""
     room = oracle_psnr - gray_psnr
     return None if room <= 1e-9 else float((model_psnr - gray_psnr) / room)
+
+
+def model_probabilities(model: Any, gray01: Any, params: EvaluateParams) -> np.ndarray:
+    """The model's probabilities (N, S, S, K) for gray images (N, S, S) as evaluate scores them: averaged
+    over `params.tta`'s views, then over each flat region (`params.region_tolerance`, regions.py)."""
+    from colorize.model.bundle import predict_probabilities  # Keras only where a model runs
+
+    gray = np.asarray(gray01)
+    return pool_over_regions(predict_probabilities(model, gray, tta=params.tta), gray, params.region_tolerance,
+                             params.region_min_pixels)
 
 
 def lightness_putter(params: EvaluateParams, gray_weights: Sequence[float]) -> Callable[[Any, Any], np.ndarray]:

@@ -14,8 +14,8 @@ from colorize.core.dataset import artifact_info
 from colorize.core.errors import UserError
 from colorize.core.params import EvaluateParams
 from colorize.core.rawstore import EXTRA_SOURCE_KEY
-from colorize.evaluate.evaluation import Images, score_generalisation
-from colorize.model.bundle import Bundle, predict_probabilities
+from colorize.evaluate.evaluation import Images, model_probabilities, score_generalisation
+from colorize.model.bundle import Bundle
 from colorize.prep.transforms import rgb_to_gray
 from colorize.quantize.palette import nearest_palette_index
 
@@ -43,6 +43,6 @@ def score_extra(folder: Path, bundle: Bundle, train: Images, params: EvaluatePar
     if loaded is None:
         return None
     source, images = loaded
-    probs = predict_probabilities(bundle.model, images.gray, tta=params.tta)
+    probs = model_probabilities(bundle.model, images.gray, params)
     return {"source": source, **score_generalisation(probs, images, train, bundle.palette, params,
                                                       bundle.gray_weights)}
