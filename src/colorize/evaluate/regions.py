@@ -22,8 +22,8 @@ from colorize.core.errors import ArrayError
 # Where no params.yaml applies (`colorize`); params.yaml's evaluate section must agree (a test checks).
 DEFAULT_REGION_TOLERANCE = 4
 DEFAULT_REGION_MIN_PIXELS = 16
-# Images pooled at a time: float64 temporaries of CHUNK x 64 x 64 x 32 stay near 34 MB.
-CHUNK = 32
+# Images pooled at a time: each float64 temporary (CHUNK x 64 x 64 x 32) stays near 8 MB.
+CHUNK = 8
 
 
 def flat_regions(gray01: Any, tolerance: int) -> tuple[np.ndarray, int]:
