@@ -158,11 +158,14 @@ def coloured_share(png: bytes) -> float:
 
 
 def build(spec: PictureSet, count: int = IMAGES_PER_SET) -> Path:
-    """Build (once) the set's folder: `count` coloured pictures picked by a hash of their names."""
+    """Build (once) the set's folder: `count` coloured pictures picked by a hash of their names (fewer
+    when the package holds fewer: the folder records both, so a short set is not rebuilt every run)."""
     folder = CACHE / spec.name
     source = folder / "SOURCE.json"
-    if source.exists() and json.loads(source.read_text())["count"] == count:
-        return folder / "images"
+    if source.exists():
+        recorded = json.loads(source.read_text())
+        if recorded.get("requested", recorded["count"]) == count:
+            return folder / "images"
     archive = download(spec, CACHE / "downloads")
     candidates = sorted(spec.members(archive), key=lambda item: hashlib.sha256(
         f"{spec.name}/{item[0]}".encode()).hexdigest())
@@ -172,6 +175,7 @@ def build(spec: PictureSet, count: int = IMAGES_PER_SET) -> Path:
             picked.append((name, data))
             if len(picked) == count:
                 break
+    CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
         tmp = Path(scratch) / spec.name
         (tmp / "images").mkdir(parents=True)
@@ -182,7 +186,7 @@ def build(spec: PictureSet, count: int = IMAGES_PER_SET) -> Path:
         (tmp / "SOURCE.json").write_text(json.dumps({
             "set": spec.name, "style": spec.style, "registry": spec.registry, "package": spec.package,
             "version": spec.version, "archive_sha256": spec.sha256, "licence": spec.licence, "count": len(picked),
-            "candidates": len(candidates),
+            "requested": count, "candidates": len(candidates),
             "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(picked)}},
             indent=1, sort_keys=True) + "\n")
         if folder.exists():

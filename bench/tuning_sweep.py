@@ -9,6 +9,8 @@ cut short still reports what finished.
     python bench/tuning_sweep.py prepare --out /tmp/sweep           # fetch + split every set, on this machine
     KERAS_BACKEND=jax python bench/tuning_sweep.py run --data /tmp/sweep --jobs 8 --results out.jsonl
     python bench/tuning_sweep.py table out.jsonl                    # the table, against each set's default
+    python bench/tuning_sweep.py run --data /tmp/sweep --configs default --train-shares 1 0.5 0.25 \
+        --jobs 1 --results curve.jsonl                              # a learning curve on the same validation
 
 `prepare` reads the real sets that `bench/realdata.py` builds (its cache) plus the built-in set; `run`
 needs neither DVC nor the network, so the prepared folder can travel to a GPU machine.
@@ -26,6 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -127,8 +131,28 @@ def prepare(out: Path) -> None:
         print(f"{name}: {len(ids)} images -> {folder}")
 
 
-def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
-    """One run: every stage's code on `set_name` with `config`'s params, scored on the validation split."""
+def subsample_train(split: dict, share: float, seed: int) -> dict:
+    """The split with its training ids cut to `share` of them (a seeded draw, their order kept); validation
+    and test unchanged, so runs at several shares are scored on the same pictures: a learning curve."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise SystemExit(f"--train-share must be in (0, 1], got {share!r}")
+    if share == 1:
+        return split
+    train = list(split["train"])
+    count = round(len(train) * share)
+    if count < 1:
+        raise SystemExit(f"--train-share {share} leaves no training picture of {len(train)}")
+    kept = set(np.random.default_rng(seed).choice(len(train), count, replace=False).tolist())
+    return {**split, "train": [item for index, item in enumerate(train) if index in kept]}
+
+
+def run_label(config: str, share: float) -> str:
+    return config if share == 1 else f"{config}, {share:g} of train"
+
+
+def run_one(data: Path, set_name: str, config: str, common: dict, train_share: float = 1.0) -> dict:
+    """One run: every stage's code on `set_name` with `config`'s params, scored on the validation split;
+    `train_share` < 1 trains on that share of the training split (subsample_train)."""
     from colorize.core.dataset import load_part, load_split, part_rows
     from colorize.core.streaming import ShardedRows, sample_pixels_streamed
     from colorize.evaluate.evaluation import Images, model_probabilities, score_all
@@ -147,7 +171,7 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
 
     params = with_overrides(load_params(), common, config_change(config))
     started = time.perf_counter()
-    split = load_split(data / set_name / "split.json")
+    split = subsample_train(load_split(data / set_name / "split.json"), train_share, params["split"].seed)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         resize, train_p = params["resize"], params["train"]
@@ -184,26 +208,29 @@ def run_one(data: Path, set_name: str, config: str, common: dict) -> dict:
                                                              ("accuracy", "psnr", "ssim", "ciede2000")}
                                                       for name in ("gray", "gray_lookup", "example_transfer",
                                                                    "oracle_keep_luminance")}}
-    return {"set": set_name, "config": config, "overrides": CONFIGS[config], "val_images": len(split["val"]),
+    return {"set": set_name, "config": config, "overrides": CONFIGS[config], "train_share": train_share,
+            "val_images": len(split["val"]),
             "train_images": len(split["train"]), "parameters": int(model.count_params()), **summary,
             "train_s": round(trained - started, 1), "total_s": round(time.perf_counter() - started, 1),
             "scores": scores}
 
 
-def run_all(data: Path, sets: list[str], configs: list[str], jobs: int, results: Path, common: list[str]
-            ) -> None:
-    """Every (config, set) in its own process, `jobs` at a time; each result appended as it finishes."""
+def run_all(data: Path, sets: list[str], configs: list[str], jobs: int, results: Path, common: list[str],
+            shares: list[float] = (1.0,)) -> None:
+    """Every (config, set, training share) in its own process, `jobs` at a time; each result appended as it
+    finishes."""
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONUNBUFFERED": "1",
            "OMP_NUM_THREADS": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    todo = [(config, name) for config in configs for name in sets]
+    todo = [(config, name, share) for config in configs for share in shares for name in sets]
 
-    def one(item: tuple[str, str]) -> None:
-        config, name = item
+    def one(item: tuple[str, str, float]) -> None:
+        config, name, share = item
         command = [sys.executable, __file__, "one", "--data", str(data), "--set", name, "--config", config,
-                   *(f"--override={item}" for item in common)]
+                   f"--train-share={share}", *(f"--override={item}" for item in common)]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode:
-            line = {"set": name, "config": config, "error": done.stderr.strip().splitlines()[-5:]}
+            line = {"set": name, "config": config, "train_share": share,
+                    "error": done.stderr.strip().splitlines()[-5:]}
         else:
             line = json.loads(done.stdout.strip().splitlines()[-1])
         with open(results, "a", encoding="utf-8") as f:
@@ -215,11 +242,12 @@ def run_all(data: Path, sets: list[str], configs: list[str], jobs: int, results:
 
 
 def summary_line(line: dict) -> str:
+    label = run_label(line["config"], line.get("train_share", 1))
     if "error" in line:
-        return f"{line['set']:9} {line['config']:40} ERROR {' | '.join(line['error'])}"
+        return f"{line['set']:9} {label:40} ERROR {' | '.join(line['error'])}"
     model = line["scores"][DEFAULT_T]["model"]
     lookup = line["scores"][DEFAULT_T]["baselines"]["gray_lookup"]
-    return (f"{line['set']:9} {line['config']:40} acc {model['acc']:.3f} (lookup {lookup['accuracy']:.3f}) "
+    return (f"{line['set']:9} {label:40} acc {model['acc']:.3f} (lookup {lookup['accuracy']:.3f}) "
             f"psnr {model['psnr']:.2f} ssim {model['ssim']:.3f} de00 {model['de00']:.2f} gap {model['gap']} "
             f"| T0.38 gap {line['scores']['0.38']['model']['gap']} | {line['epochs_run']} ep, best "
             f"{line['best_epoch']}, {line['total_s']} s")
@@ -228,24 +256,26 @@ def summary_line(line: dict) -> str:
 def table(results: Path) -> str:
     """Validation figures of every run; the gap's change against the set's default run in brackets."""
     lines = [json.loads(text) for text in results.read_text(encoding="utf-8").splitlines() if text.strip()]
-    done = {(line["set"], line["config"]): line for line in lines if "error" not in line}
+    done = {(line["set"], run_label(line["config"], line.get("train_share", 1))): line
+            for line in lines if "error" not in line}
+    shares = sorted({line.get("train_share", 1) for line in lines}, reverse=True)
     sets = sorted({name for name, _ in done})
     rows = ["| config | " + " | ".join(f"{name} acc / PSNR / SSIM / CIEDE2000 / gap" for name in sets) + " |",
             "| --- |" + " --- |" * len(sets)]
-    for config in CONFIGS:
+    for label in [run_label(config, share) for config in CONFIGS for share in shares]:
         cells = []
         for name in sets:
-            line = done.get((name, config))
+            line = done.get((name, label))
             if line is None:
                 cells.append("")
                 continue
             m = line["scores"][DEFAULT_T]["model"]
             base = done.get((name, "default"))
-            delta = "" if base is None or config == "default" or m["gap"] is None else \
+            delta = "" if base is None or label == "default" or m["gap"] is None else \
                 f" ({m['gap'] - base['scores'][DEFAULT_T]['model']['gap']:+.2f})"
             cells.append(f"{m['acc']:.3f} / {m['psnr']:.2f} / {m['ssim']:.3f} / {m['de00']:.2f} / {m['gap']}{delta}")
         if any(cells):
-            rows.append(f"| {config} | " + " | ".join(cells) + " |")
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -264,6 +294,9 @@ def main() -> None:
     o.add_argument("--data", type=Path, required=True)
     o.add_argument("--set", required=True)
     o.add_argument("--config", required=True, choices=list(CONFIGS))
+    r.add_argument("--train-shares", nargs="+", type=float, default=[1.0], metavar="SHARE",
+                   help="also train on these shares of each training split (a learning curve; validation unchanged)")
+    o.add_argument("--train-share", type=float, default=1.0)
     for command in (r, o):
         command.add_argument("--override", action="append", default=[], metavar="SECTION.KEY=VALUE",
                              help="a param for every run, under each config's own")
@@ -273,9 +306,10 @@ def main() -> None:
     if args.command == "prepare":
         prepare(args.out)
     elif args.command == "run":
-        run_all(args.data, args.sets, args.configs, args.jobs, args.results, args.override)
+        run_all(args.data, args.sets, args.configs, args.jobs, args.results, args.override, args.train_shares)
     elif args.command == "one":
-        print(json.dumps(run_one(args.data, args.set, args.config, parse_overrides(args.override))))
+        print(json.dumps(run_one(args.data, args.set, args.config, parse_overrides(args.override),
+                                 args.train_share)))
     else:
         print(table(args.results))
 
