@@ -131,11 +131,16 @@ def prepare(out: Path) -> None:
         print(f"{name}: {len(ids)} images -> {folder}")
 
 
+def check_share(share: float) -> float:
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise SystemExit(f"--train-share must be in (0, 1], got {share!r}")
+    return share
+
+
 def subsample_train(split: dict, share: float, seed: int) -> dict:
     """The split with its training ids cut to `share` of them (a seeded draw, their order kept); validation
     and test unchanged, so runs at several shares are scored on the same pictures: a learning curve."""
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-        raise SystemExit(f"--train-share must be in (0, 1], got {share!r}")
+    check_share(share)
     if share == 1:
         return split
     train = list(split["train"])
@@ -306,6 +311,8 @@ def main() -> None:
     if args.command == "prepare":
         prepare(args.out)
     elif args.command == "run":
+        for share in args.train_shares:  # refused before any run starts
+            check_share(share)
         run_all(args.data, args.sets, args.configs, args.jobs, args.results, args.override, args.train_shares)
     elif args.command == "one":
         print(json.dumps(run_one(args.data, args.set, args.config, parse_overrides(args.override),

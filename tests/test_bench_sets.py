@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -102,3 +103,12 @@ def test_subsample_refuses_a_share_outside_0_1_or_one_that_leaves_nothing(share)
 def test_run_labels_name_the_share():
     assert run_label("default", 1.0) == "default"
     assert run_label("default", 0.5) == "default, 0.5 of train"
+
+
+def test_a_bad_share_is_refused_before_any_run(tmp_path):
+    results = tmp_path / "curve.jsonl"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "tuning_sweep.py"), "run", "--data", str(tmp_path),
+                           "--results", str(results), "--train-shares", "1", "0"], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "--train-share must be in (0, 1], got 0.0" in done.stderr
+    assert not results.exists()
