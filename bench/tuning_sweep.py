@@ -131,10 +131,9 @@ def prepare(out: Path) -> None:
         print(f"{name}: {len(ids)} images -> {folder}")
 
 
-def check_share(share: float) -> float:
+def check_share(share: float) -> None:
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
         raise SystemExit(f"--train-share must be in (0, 1], got {share!r}")
-    return share
 
 
 def subsample_train(split: dict, share: float, seed: int) -> dict:

@@ -50,7 +50,7 @@ def fake_set(tmp_path, monkeypatch):
 
 
 def test_build_picks_only_coloured_pictures_and_records_what_it_picked(fake_set):
-    spec, opened = fake_set
+    spec, _ = fake_set
     images = realdata.build(spec, count=3)
     names = sorted(p.name for p in images.iterdir())
     assert len(names) == 3 and all(name.startswith("red") for name in names)
@@ -60,7 +60,7 @@ def test_build_picks_only_coloured_pictures_and_records_what_it_picked(fake_set)
     assert "CC0" in (images.parent / "LICENSE.md").read_text()
 
 
-def test_build_is_deterministic(fake_set, tmp_path):
+def test_build_is_deterministic(fake_set):
     spec, _ = fake_set
     first = {p.name: p.read_bytes() for p in realdata.build(spec, count=4).iterdir()}
     realdata.build(spec, count=2)  # a different count rebuilds
